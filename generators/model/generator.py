@@ -1,0 +1,183 @@
+"""ModelGenerator: streams breath-locked bars from the trained melody GRU, keeping its state between bars.
+
+A breath bar of N beats is composed as a few corpus-style model bars ("units" of 2, 3 or 4 beats). Each
+unit opens with control tokens the model was trained to honour: mode, a density bucket, a register bucket
+(tonic-relative) that follows the breath arc, and a contour (rising in the inhale, falling in the exhale).
+Decoding always enforces the token grammar (positions move forward inside the unit); with ``constrain``
+it also masks pitches outside the requested mode's scale and more than ``REGISTER_REACH`` semitones from
+the requested register. Harmony is chosen afterwards: per unit, the diatonic chord (generators.theory)
+that best covers the melody, the tonic chord favoured at the breath's start and end.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from generators import theory
+from generators.base import Generator
+from generators.controls import MODE_STEPS, MusicControls
+from generators.events import Bar, Chord, NoteEvent
+from generators.model import tokens as tk
+from generators.model.corpus import TICKS_PER_BEAT
+
+REGISTER_ARC_SEMITONES = 5.0  # the register bucket rises this much from breath start to the inhale peak
+REGISTER_REACH = 10  # with constrain, pitches stay within this many semitones of the requested register
+TONIC_CHORD_BONUS = 1.5  # favours the tonic chord on the first and last unit of a breath (in note-beats)
+VELOCITY, ACCENT = 72, 10  # MIDI velocity of melody notes, plus ACCENT on each unit's downbeat
+
+
+def split_beats(beats: int) -> list[int]:
+    """Unit lengths (each 2, 3 or 4 beats) that add up to a breath bar of ``beats`` (2-24) beats."""
+    if beats < 2:
+        raise ValueError(f"a bar needs at least 2 beats, got {beats}; raise beats_per_breath")
+    units, rest = [], beats
+    while rest > 0:
+        take = 4 if rest >= 7 or rest == 4 else 3 if rest in (3, 5, 6) else 2
+        units.append(take)
+        rest -= take
+    return units
+
+
+class _TorchBackend:
+    def __init__(self, checkpoint: Path | str | None):
+        import torch
+
+        from generators.model.train import CHECKPOINT, load_checkpoint
+
+        torch.set_num_threads(1)
+        self.torch = torch
+        self.model, self.meta = load_checkpoint(checkpoint or CHECKPOINT)
+        self.state = None
+
+    def feed(self, token: int) -> np.ndarray:
+        with self.torch.inference_mode():
+            logits, self.state = self.model(self.torch.tensor([[token]]), self.state)
+        return logits[0, -1].double().numpy()
+
+
+class _NumpyBackend:
+    def __init__(self, weights: Path | str | None):
+        from generators.model.numpy_infer import WEIGHTS, NumpyMelodyGRU
+
+        self.model = NumpyMelodyGRU(weights or WEIGHTS)
+        if self.model.vocab != list(tk.VOCAB):
+            raise ValueError(f"{weights or WEIGHTS} uses a different token vocabulary; re-export it with `heartsong train`")
+        self.meta = {"data_hash": self.model.data_hash, "config": self.model.config}
+        self.state = self.model.initial_state()
+
+    def feed(self, token: int) -> np.ndarray:
+        logits, self.state = self.model.step(token, self.state)
+        return logits
+
+
+def sample_top_p(logits: np.ndarray, allowed: np.ndarray, temperature: float, top_p: float,
+                 rng: np.random.Generator) -> int:
+    """Sample a token among ``allowed`` ids: softmax at ``temperature``, then the smallest set of most likely
+    tokens whose probability reaches ``top_p`` (nucleus sampling). temperature 0 picks the most likely."""
+    sub = logits[allowed]
+    if temperature <= 0:
+        return int(allowed[int(np.argmax(sub))])
+    p = np.exp((sub - sub.max()) / temperature)
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)]
+    q = p[keep] / p[keep].sum()
+    return int(allowed[keep[int(rng.choice(len(keep), p=q))]])
+
+
+class ModelGenerator(Generator):
+    """The learned generator. Same seed, backend and controls sequence => the same bars.
+
+    backend: "torch" (checkpoint.pt) or "numpy" (weights.npz, no torch needed).
+    temperature: > 0 sampling temperature (1 = the model's distribution); top_p: nucleus mass 0-1.
+    constrain: mask out-of-scale and out-of-register pitches (the grammar is always enforced).
+    """
+
+    def __init__(self, seed: int = 0, backend: str = "torch", temperature: float = 0.9, top_p: float = 0.92,
+                 constrain: bool = True, weights: Path | str | None = None):
+        if backend not in ("torch", "numpy"):
+            raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'numpy'")
+        if not (0 < top_p <= 1) or temperature < 0:
+            raise ValueError(f"need 0 < top_p <= 1 and temperature >= 0, got top_p={top_p}, temperature={temperature}")
+        self.net = _TorchBackend(weights) if backend == "torch" else _NumpyBackend(weights)
+        self.rng = np.random.default_rng(seed)
+        self.temperature, self.top_p, self.constrain = temperature, top_p, constrain
+        self.logits = self.net.feed(tk.BOS)
+        self.tokens_fed = 1
+
+    # -- streaming ---------------------------------------------------------------------------------
+    def next_bar(self, controls: MusicControls) -> Bar:
+        controls.validate()
+        units = split_beats(controls.beats_per_breath)
+        notes: list[NoteEvent] = []
+        chords: list[Chord] = []
+        offset = 0
+        for i, unit in enumerate(units):
+            unit_notes = self._unit(unit, offset, controls)
+            chord = self._chord(unit_notes, controls, favour_tonic=i in (0, len(units) - 1))
+            if not chords or chord.pitch_classes != chords[-1].pitch_classes:
+                chords.append(Chord(float(offset), chord.root, chord.pitch_classes))
+            for t, d, rel in unit_notes:
+                start = offset + t / TICKS_PER_BEAT
+                notes.append(NoteEvent(start, min(d / TICKS_PER_BEAT, controls.beats_per_breath - start),
+                                       rel + controls.tonic, VELOCITY + (ACCENT if t == 0 else 0)))
+            offset += unit
+        return Bar(beats=controls.beats_per_breath, inhale_beats=controls.inhale_beats, notes=tuple(notes),
+                   chords=tuple(chords))
+
+    def unit_controls(self, unit: int, offset: int, controls: MusicControls) -> tk.BarControls:
+        """The control tokens for the unit starting ``offset`` beats into the breath bar."""
+        mid = offset + unit / 2
+        arc = theory.breath_arc(mid, controls.inhale_beats, controls.beats_per_breath)
+        register = controls.register_midi - controls.tonic + REGISTER_ARC_SEMITONES * (arc - 0.5)
+        start_arc = theory.breath_arc(offset, controls.inhale_beats, controls.beats_per_breath)
+        end_arc = theory.breath_arc(min(offset + unit, controls.beats_per_breath - 1e-9), controls.inhale_beats,
+                                    controls.beats_per_breath)
+        contour = "up" if end_arc - start_arc > 0.25 else "down" if start_arc - end_arc > 0.25 else "flat"
+        return tk.BarControls(unit, controls.mode, tk.density_bucket(controls.density),
+                              tk.register_bucket(register), contour)
+
+    def _feed(self, token: int) -> None:
+        self.logits = self.net.feed(token)
+        self.tokens_fed += 1
+
+    def _unit(self, unit: int, offset: int, controls: MusicControls) -> list[tuple[int, int, int]]:
+        """Decode one model bar: (onset tick, duration ticks, tonic-relative pitch) triples."""
+        c = self.unit_controls(unit, offset, controls)
+        for t in tk.control_tokens(c):
+            self._feed(t)
+        pitch_ids = self._allowed_pitches(controls)
+        ticks = unit * TICKS_PER_BEAT
+        notes, last = [], -1
+        while True:
+            allowed = np.array([tk.BAR] + list(range(tk.POS0 + last + 1, tk.POS0 + ticks)))
+            choice = sample_top_p(self.logits, allowed, self.temperature, self.top_p, self.rng)
+            if choice == tk.BAR:  # fed as the first token of the next unit
+                return notes
+            self._feed(choice)
+            pitch = sample_top_p(self.logits, pitch_ids, self.temperature, self.top_p, self.rng)
+            self._feed(pitch)
+            dur = sample_top_p(self.logits, np.arange(tk.DUR0, tk.DUR0 + len(tk.DURATIONS)), self.temperature,
+                               self.top_p, self.rng)
+            self._feed(dur)
+            last = choice - tk.POS0
+            notes.append((last, tk.DURATIONS[dur - tk.DUR0], pitch - tk.PITCH0 + tk.PITCH_LOW))
+
+    def _allowed_pitches(self, controls: MusicControls) -> np.ndarray:
+        rel = np.arange(tk.PITCH_LOW, tk.PITCH_HIGH + 1)
+        keep = np.ones(len(rel), dtype=bool)
+        if self.constrain:
+            keep &= np.isin(rel % 12, MODE_STEPS[controls.mode])
+            keep &= np.abs(rel - (controls.register_midi - controls.tonic)) <= REGISTER_REACH
+        keep &= rel + controls.tonic <= 127
+        return tk.PITCH0 + np.flatnonzero(keep)
+
+    def _chord(self, notes: list[tuple[int, int, int]], controls: MusicControls,
+               favour_tonic: bool) -> theory.DiatonicChord:
+        palette = [c for c in theory.diatonic_chords(controls.tonic, controls.mode) if c.quality != "diminished"]
+        def score(c: theory.DiatonicChord) -> float:
+            s = sum(d / TICKS_PER_BEAT * (1.5 if t == 0 else 1.0)
+                    for t, d, rel in notes if (rel + controls.tonic) % 12 in c.pitch_classes)
+            return s + (TONIC_CHORD_BONUS if favour_tonic and c.degree == 0 else 0.0)
+        return max(palette, key=score)

@@ -1,0 +1,133 @@
+"""LivePlayer: streams rendered blocks to the sound card through a sounddevice callback fed from a
+preallocated ring buffer."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+
+class AudioDeviceError(RuntimeError):
+    """No usable audio output; ``str()`` is one line naming the problem and the fix."""
+
+
+class LivePlayer:
+    """Single producer (``write``) / single consumer (the PortAudio callback) stereo float32 player.
+
+    ``buffer_s`` seconds of audio can be queued. The callback copies from the ring buffer into PortAudio's
+    buffer without allocating; when the buffer runs dry after playback started it plays silence and counts
+    an underrun. ``frames_played`` counts the rendered frames the callback has handed to the device.
+    """
+
+    def __init__(self, sample_rate: int = 48000, channels: int = 2, buffer_s: float = 3.0,
+                 blocksize: int = 0, device: int | str | None = None) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.blocksize = blocksize
+        self.device = device
+        self.capacity = int(buffer_s * sample_rate)
+        self._ring = np.zeros((self.capacity, channels), dtype=np.float32)
+        self._written = 0  # frames ever written (producer-owned)
+        self._read = 0  # frames ever read (callback-owned)
+        self._space = threading.Event()
+        self.underruns = 0
+        self.callbacks = 0
+        self.error: Exception | None = None
+        self._stream = None
+        self._ending = False
+
+    @property
+    def frames_played(self) -> int:
+        return self._read
+
+    def free_frames(self) -> int:
+        """Frames ``write`` accepts now without blocking."""
+        return self.capacity - (self._written - self._read)
+
+    def open(self) -> "LivePlayer":
+        """Open and start the output stream; raises AudioDeviceError when there is no usable output device."""
+        try:
+            import sounddevice  # noqa: PLC0415 - PortAudio is loaded only when playing live
+        except OSError as error:
+            raise AudioDeviceError(f"no audio output device: PortAudio is missing ({error}); "
+                                   "use --offline to render files") from None
+        try:
+            if not any(d["max_output_channels"] > 0 for d in sounddevice.query_devices()):
+                raise AudioDeviceError("no audio output device: PortAudio lists none; use --offline to render files")
+            self._stream = sounddevice.OutputStream(
+                samplerate=self.sample_rate, channels=self.channels, dtype="float32", blocksize=self.blocksize,
+                device=self.device, callback=self._callback, finished_callback=self._finished)
+            self._stream.start()
+        except (sounddevice.PortAudioError, OSError, ValueError) as error:
+            self._stream = None
+            raise AudioDeviceError(f"no audio output device: {str(error).splitlines()[0]}; "
+                                   "use --offline to render files") from None
+        return self
+
+    def write(self, block: np.ndarray, timeout_s: float | None = None) -> None:
+        """Queue ``block`` float (frames, channels); blocks while the ring buffer is full."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[1] != self.channels:
+            raise ValueError(f"LivePlayer.write expects (frames, {self.channels}) blocks, got {block.shape}")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        done = 0
+        while done < len(block):
+            free = self.free_frames()
+            if free == 0:
+                if self.error is not None:
+                    raise self.error
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError("LivePlayer.write: the audio device stopped consuming audio")
+                self._space.clear()  # cleared before re-checking, so a wake-up from the callback is never lost
+                if self.free_frames() == 0:
+                    self._space.wait(0.05)
+                continue
+            n = min(free, len(block) - done)
+            start = self._written % self.capacity
+            first = min(n, self.capacity - start)
+            self._ring[start:start + first] = block[done:done + first]
+            self._ring[:n - first] = block[done + first:done + n]
+            self._written += n  # published last, so the callback never reads unwritten frames
+            done += n
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        self.callbacks += 1
+        if status.output_underflow:
+            self.underruns += 1
+        available = self._written - self._read
+        n = min(frames, available)
+        start = self._read % self.capacity
+        first = min(n, self.capacity - start)
+        outdata[:first] = self._ring[start:start + first]
+        outdata[first:n] = self._ring[:n - first]
+        outdata[n:] = 0.0
+        if n < frames and self._written > 0 and not self._ending:
+            self.underruns += 1
+        self._read += n
+        self._space.set()
+
+    def _finished(self) -> None:
+        if not self._ending:
+            self.error = AudioDeviceError("audio output stopped unexpectedly; use --offline to render files")
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything written has been played (or ``timeout_s`` passes); the buffer running empty
+        from now on is the end of the stream, not an underrun."""
+        self._ending = True
+        deadline = time.monotonic() + timeout_s
+        while self._read < self._written and time.monotonic() < deadline and self.error is None:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._ending = True
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self) -> "LivePlayer":
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

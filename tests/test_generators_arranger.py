@@ -1,0 +1,105 @@
+"""Arranger: exact bar tiling, note pairing and clipping, breath swells, programs and levels."""
+import collections
+
+import numpy as np
+import pytest
+
+from generators.arranger import BASS, MELODY, PAD, Arranger
+from generators.controls import MusicControls
+from generators.events import Bar, Chord, NoteEvent
+from generators.rules import RuleBasedGenerator
+
+SR = 48000
+
+
+def controls(**changes) -> MusicControls:
+    return MusicControls(**(dict(tempo_bpm=71.3, beats_per_breath=7, inhale_beats=3) | changes))
+
+
+def test_bars_tile_exactly_without_drift_over_100_bars():
+    arranger, generator, c = Arranger(SR), RuleBasedGenerator(seed=1), controls()
+    exact_bar = 7 * 60 / 71.3 * SR  # 282748.95... frames: not an integer
+    start = 0
+    lengths = set()
+    for _ in range(100):
+        messages, n = arranger.arrange(generator.next_bar(c), c, start)
+        assert all(start <= m.frame <= start + n for m in messages)
+        lengths.add(n)
+        start += n
+    assert lengths == {282749} or len(lengths) == 2  # rounding alternates, never accumulates
+    assert abs(start - 100 * exact_bar) <= 0.5
+
+
+def test_tempo_changes_keep_tiling_and_bar_length_matches_tempo():
+    arranger, generator = Arranger(SR), RuleBasedGenerator(seed=1)
+    start, exact = 0, 0.0
+    for tempo in np.linspace(50, 90, 37):
+        c = controls(tempo_bpm=float(tempo))
+        _, n = arranger.arrange(generator.next_bar(c), c, start)
+        start += n
+        exact += 7 * 60 / tempo * SR
+        assert abs(start - exact) <= 0.5
+
+
+def test_every_note_on_has_a_note_off_inside_its_bar():
+    arranger, generator, c = Arranger(SR), RuleBasedGenerator(seed=4), controls(density=3)
+    start = 0
+    for _ in range(10):
+        messages, n = arranger.arrange(generator.next_bar(c), c, start)
+        open_notes = collections.Counter()
+        for m in messages:
+            if m.kind == "note_on":
+                assert m.frame < start + n
+                open_notes[(m.channel, m.a)] += 1
+            elif m.kind == "note_off":
+                assert open_notes[(m.channel, m.a)] > 0, "note_off without note_on"
+                open_notes[(m.channel, m.a)] -= 1
+        assert sum(open_notes.values()) == 0
+        assert [m.frame for m in messages] == sorted(m.frame for m in messages)
+        start += n
+    assert {m.channel for m in messages if m.kind == "note_on"} == {MELODY, PAD, BASS}
+
+
+def test_notes_straddling_the_bar_end_are_clipped():
+    bar = Bar(beats=4, inhale_beats=2, notes=(NoteEvent(3.0, 5.0, 70, 60),), chords=(Chord(0.0, 2, (2, 6, 9)),))
+    messages, n = Arranger(SR).arrange(bar, controls(tempo_bpm=60, beats_per_breath=4, inhale_beats=2), 1000)
+    melody = [m for m in messages if m.channel == MELODY and m.kind.startswith("note")]
+    assert [(m.kind, m.frame) for m in melody] == [("note_on", 1000 + 3 * SR), ("note_off", 1000 + 4 * SR)]
+    assert n == 4 * SR
+
+
+def test_swells_follow_the_breath():
+    arranger, c = Arranger(SR), controls(tempo_bpm=60, beats_per_breath=10, inhale_beats=4)
+    arranger.initial_messages(c)
+    messages, n = arranger.arrange(RuleBasedGenerator(seed=1).next_bar(c), c, 0)
+    pad = [(m.frame, m.b) for m in messages if m.kind == "control_change" and m.a == 11 and m.channel == PAD]
+    frames, values = np.array(pad).T
+    # On a 50 ms grid; only unchanged values are skipped (around the turns of the breath).
+    assert np.all(frames % (SR // 20) == 0) and np.diff(frames).max() <= 0.6 * SR
+    value_at_inhale_end = values[frames <= 4 * SR][-1]
+    assert value_at_inhale_end == values.max() == 120  # the peak of the swell is the end of the inhale
+    assert 4 * SR - frames[values.argmax()] <= 0.25 * SR  # reached just before it (flat top of the cosine)
+    assert values.max() - values.min() >= 50  # clearly audible (~12 dB on the GM curve)
+    rising, falling = values[frames < 4 * SR], values[frames > 4.1 * SR]
+    assert np.all(np.diff(rising) > 0) and np.all(np.diff(falling) < 0)
+
+
+def test_programs_follow_brightness_and_volume_glides():
+    arranger = Arranger(SR)
+    initial = arranger.initial_messages(controls(brightness=0.1, volume=0.7))
+    programs = {m.channel: m.a for m in initial if m.kind == "program_change"}
+    assert programs == {MELODY: 73, PAD: 89, BASS: 32}
+    bright = controls(brightness=0.9, volume=0.3)
+    messages, _ = arranger.arrange(RuleBasedGenerator().next_bar(bright), bright, 0)
+    assert {m.channel: m.a for m in messages if m.kind == "program_change"} == {MELODY: 11, PAD: 91, BASS: 42}
+    pad_volume = [m.b for m in messages if m.kind == "control_change" and m.a == 7 and m.channel == PAD]
+    assert len(pad_volume) >= 10 and np.all(np.diff(pad_volume) <= 0)  # a glide down, not a step
+    assert pad_volume[-1] == round(127 * np.sqrt(0.6 * 0.3))
+    assert max(m.b for m in messages if m.kind == "note_on" and m.channel == MELODY) <= 72  # soft
+
+
+@pytest.mark.parametrize("tempo", [30.0, 140.0])
+def test_extreme_tempos_arrange(tempo):
+    c = controls(tempo_bpm=tempo, beats_per_breath=2, inhale_beats=1, density=4)
+    messages, n = Arranger(SR).arrange(RuleBasedGenerator().next_bar(c), c, 0)
+    assert n == round(2 * 60 / tempo * SR) and messages

@@ -1,0 +1,154 @@
+"""The ``heartsong`` command line: guided sessions, the demo, and the protocol library."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def _progress_printer(console, total_s: float):
+    """A rich progress bar that also shows the live state (HR, breathing, guide, tempo)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(), console=console, transient=False,
+    )
+    task = progress.add_task("session", total=total_s, status="")
+
+    def update(t, state, bar):
+        controls = bar.decision.controls
+        hr = f"{state.heart_rate_bpm:.0f}" if state.heart_rate_bpm else "--"
+        br = f"{state.breathing_rate_bpm:.1f}" if state.breathing_rate_bpm else "--"
+        status = (f"HR {hr} bpm · breathing {br}/min · guide {controls.breath_rate_bpm:.1f}/min · "
+                  f"{controls.tempo_bpm:.0f} bpm {controls.mode} · {bar.decision.phase_name}")
+        progress.update(task, completed=t, status=status)
+
+    return progress, update
+
+
+def _run_session(args, *, demo: bool) -> int:
+    from rich.console import Console
+
+    from generators.player import AudioDeviceError, LivePlayer
+    from wellness_app.session import SessionOptions, build_engine, run_live_blocking, run_offline
+
+    console = Console(stderr=False)
+    options = SessionOptions(
+        protocol=args.protocol, minutes=args.minutes, out_dir=Path(args.out), sensor=args.sensor,
+        generator=args.generator, synth=args.synth, offline=args.offline, seed=args.seed,
+    )
+    progress, update = _progress_printer(console, options.minutes * 60.0)
+    engine, notices = build_engine(options, on_progress=update)
+    for notice in notices:
+        console.print(f"[yellow]note:[/] {notice}")
+    player = None
+    if not options.offline:
+        try:
+            player = LivePlayer(sample_rate=engine.sample_rate, device=args.device)
+            player.open()
+        except AudioDeviceError as error:
+            if not demo:
+                engine.finish()
+                raise CliError(str(error)) from None
+            console.print(f"[yellow]note:[/] {error}; rendering to files instead")
+            player = None
+    with progress:
+        if player is None:
+            run_offline(engine)
+        else:
+            try:
+                run_live_blocking(engine, player)
+            except AudioDeviceError as error:
+                raise CliError(f"{error}; everything up to now is saved in {options.out_dir}") from None
+            finally:
+                player.close()
+    out = options.out_dir
+    summary = engine.record.summary()
+    console.print(f"[green]session written:[/] {out / 'session.wav'}, {out / 'session.mid'}, {out / 'session.json'}")
+    console.print(
+        "heart rate {0} -> {1} bpm, breathing {2} -> {3} /min (guide {4} -> {5} /min); "
+        "first vs last 30 s".format(
+            summary["heart_rate_bpm_start"], summary["heart_rate_bpm_end"],
+            summary["breathing_rate_bpm_start"], summary["breathing_rate_bpm_end"],
+            summary["guide_rate_bpm_start"], summary["guide_rate_bpm_end"],
+        )
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    return _run_session(args, demo=True)
+
+
+def cmd_session(args) -> int:
+    return _run_session(args, demo=False)
+
+
+def cmd_protocols(args) -> int:
+    from therapy_profiles import builtin_protocols
+
+    for name, protocol in sorted(builtin_protocols().items()):
+        minutes = protocol.total_duration_s / 60.0
+        print(f"{name:<22} {minutes:5.1f} min  {protocol.description}")
+    return 0
+
+
+def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+    parser.add_argument("--minutes", type=float, default=3.0, help="session length in minutes (default 3)")
+    parser.add_argument("--out", default="out/demo" if demo else "out/session", help="output directory")
+    parser.add_argument("--generator", default="rules", choices=["rules"], help="music generator")
+    parser.add_argument("--synth", default="auto", choices=["auto", "fluidsynth", "builtin"],
+                        help="synthesiser: FluidSynth with a GM SoundFont, or the built-in one (auto: FluidSynth when installed)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for the virtual listener and the music")
+    parser.add_argument("--device", default=None,
+                        help="audio output device: index or part of its name (default: the system default)")
+    if demo:
+        parser.set_defaults(protocol="coherent-6", sensor="virtual", offline=False)
+        parser.add_argument("--offline", action="store_true", help="render files without playing")
+    else:
+        parser.add_argument("--protocol", required=True, help="protocol name (see `heartsong protocols`) or file")
+        parser.add_argument("--sensor", default="virtual", help="sensor: virtual")
+        parser.add_argument("--offline", action="store_true",
+                            help="run faster than real time and render files without a sound card")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heartsong", description="Biofeedback relaxation music.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="a guided coherent-breathing session with the virtual strap")
+    _add_session_options(demo, demo=True)
+    demo.set_defaults(func=cmd_demo)
+
+    session = sub.add_parser("session", help="a guided session with a chosen protocol and sensor")
+    _add_session_options(session, demo=False)
+    session.set_defaults(func=cmd_session)
+
+    protocols = sub.add_parser("protocols", help="list the built-in protocols")
+    protocols.set_defaults(func=cmd_protocols)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wellness_app.session import SessionSetupError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, SessionSetupError) as error:
+        print(f"heartsong: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("heartsong: stopped; everything recorded so far is saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The session engine: sensor -> estimator -> policy -> generator -> arranger -> synth -> output, on one loop.
+
+The music clock is the audio frame counter. Music is composed one breath-locked bar at a time (one bar = one
+guided breath), so the breath guide's phase is the position inside the bar being heard, and control changes
+land on bar boundaries. Offline, simulated time is the music clock and the virtual strap is advanced to it;
+live, the sensor runs on host time, the music is rendered up to ``LEAD_S`` ahead and the guide the listener
+hears is the one at the audible frame.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from biosignals.beat_timing import BeatTimeline
+from biosignals.estimator import RRStateEstimator
+from biosignals.heart_rate_measurement import HeartRateParseError, parse_heart_rate_measurement
+from biosignals.sources.base import SensorSource
+from biosignals.sources.virtual import HEART_RATE_MEASUREMENT_UUID, VirtualStrap
+from biosignals.types import Beat, PhysioState, SensorPacket
+from generators.arranger import Arranger
+from generators.base import Generator
+from generators.controls import MusicControls
+from generators.mastering import Master
+from generators.output import WavWriter, write_midi
+from generators.sequencer import Sequencer
+from generators.synth.base import Synth
+from therapy_profiles.policy import Policy, PolicyDecision
+from wellness_app.record import SessionRecord
+
+BLOCK_FRAMES = 2400  # 50 ms at 48 kHz: the granularity of sensor updates and guide updates offline
+LEAD_S = 1.5  # live: how far ahead of the audible frame the music is rendered
+FADE_OUT_S = 6.0
+
+
+@dataclass(frozen=True)
+class ScheduledBar:
+    """A bar placed on the music clock, with the decision that shaped it."""
+
+    start_frame: int
+    n_frames: int
+    decision: PolicyDecision
+
+    def guide_phase(self, frame: int) -> float:
+        """Breath-guide phase 0-1 at ``frame``: the position in this bar, since one bar is one breath."""
+        return min(max((frame - self.start_frame) / self.n_frames, 0.0), 1.0 - 1e-9)
+
+
+class SessionEngine:
+    """Runs one session. Build it with the parts, then call ``run_offline()`` or ``await run_live(player)``."""
+
+    def __init__(
+        self,
+        *,
+        source: SensorSource,
+        policy: Policy,
+        generator: Generator,
+        synth: Synth,
+        record: SessionRecord,
+        out_dir: Path,
+        duration_s: float,
+        sample_rate: int = 48000,
+        on_progress: Callable[[float, PhysioState, ScheduledBar], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.policy = policy
+        self.generator = generator
+        self.synth = synth
+        self.record = record
+        self.out_dir = out_dir
+        self.duration_s = duration_s
+        self.sample_rate = sample_rate
+        self.on_progress = on_progress
+
+        self.arranger = Arranger(sample_rate)
+        self.sequencer = Sequencer(synth)
+        self.master = Master(sample_rate)
+        self.timeline = BeatTimeline()
+        self.estimator = RRStateEstimator()
+        self.midi_messages = []
+        self.tempo_changes: list[tuple[int, float]] = []
+        self.bars: collections.deque[ScheduledBar] = collections.deque()
+        self.rendered_frames = 0
+        self.composed_frames = 0
+        self.next_second = 0
+        self.t0_host = 0.0  # host time of frame 0 (live)
+        self.state = PhysioState(t=0.0)
+        self.fading_out = False
+        self.packets_bad = 0
+
+        initial = self.arranger.initial_messages()
+        self.sequencer.schedule(initial)
+        self.midi_messages.extend(initial)
+
+    # -- sensor side ------------------------------------------------------------------------------
+    def handle_packet(self, packet: SensorPacket, session_t: float) -> None:
+        """Parse one notification and feed its beats to the estimator; a bad packet is counted, never fatal."""
+        if packet.characteristic != HEART_RATE_MEASUREMENT_UUID:
+            return
+        try:
+            measurement = parse_heart_rate_measurement(packet.data)
+        except HeartRateParseError as error:
+            self.packets_bad += 1
+            self.record.add_event(session_t, "bad_packet", str(error))
+            return
+        for beat in self.timeline.add(packet.t_arrival, measurement):
+            self._add_beat(beat, session_t)
+
+    def _add_beat(self, beat: Beat, session_t: float) -> None:
+        self.estimator.add_beat(beat)
+        self.record.beats.append({
+            "t_s": round(beat.t - self.t0_host, 4), "rr_raw": beat.rr_raw, "rr_ms": round(beat.rr_ms, 2),
+            "after_gap": beat.after_gap,
+        })
+        if beat.after_gap:
+            self.record.add_event(session_t, "gap", "beat stream resumed after a gap; HRV windows restart")
+
+    # -- music side -------------------------------------------------------------------------------
+    def _compose_next_bar(self, session_t: float) -> None:
+        decision = self.policy.step(self.state, session_t)
+        controls = decision.controls
+        bar = self.generator.next_bar(controls)
+        messages, n_frames = self.arranger.arrange(bar, controls, self.composed_frames)
+        self.sequencer.schedule(messages)
+        self.midi_messages.extend(messages)
+        if not self.tempo_changes or self.tempo_changes[-1][1] != controls.tempo_bpm:
+            self.tempo_changes.append((self.composed_frames, controls.tempo_bpm))
+        self.bars.append(ScheduledBar(self.composed_frames, n_frames, decision))
+        self.record.decisions.append({
+            "t_s": round(self.composed_frames / self.sample_rate, 3),
+            "phase": decision.phase_name,
+            "guide_rate_bpm": round(controls.breath_rate_bpm, 3),
+            "tempo_bpm": round(controls.tempo_bpm, 3),
+            "beats_per_breath": controls.beats_per_breath,
+            "inhale_beats": controls.inhale_beats,
+            "mode": controls.mode,
+            "density": controls.density,
+            "volume": controls.volume,
+            "reason": decision.reason,
+        })
+        self.composed_frames += n_frames
+
+    def _render_block(self, n_frames: int, session_t: float) -> np.ndarray:
+        while self.composed_frames < self.rendered_frames + n_frames:
+            self._compose_next_bar(session_t)
+        end_frame = self.rendered_frames + n_frames
+        if not self.fading_out and end_frame >= (self.duration_s - FADE_OUT_S) * self.sample_rate:
+            self.master.begin_fade_out(FADE_OUT_S)
+            self.fading_out = True
+        block = self.master.process(self.sequencer.render(n_frames))
+        self.rendered_frames = end_frame
+        return block
+
+    def bar_at(self, frame: int) -> ScheduledBar:
+        """The bar sounding at ``frame``; bars already heard are dropped from the schedule."""
+        while len(self.bars) > 1 and self.bars[1].start_frame <= frame:
+            self.bars.popleft()
+        return self.bars[0]
+
+    def _guide_listener(self, frame: int) -> None:
+        """The virtual listener hears the guide: tell it the audible breath rate and phase."""
+        if isinstance(self.source, VirtualStrap) and self.bars:
+            bar = self.bar_at(frame)
+            self.source.listener.set_pacer(bar.decision.controls.breath_rate_bpm, bar.guide_phase(frame))
+
+    def _record_seconds(self, audible_frame: int) -> None:
+        while self.bars and self.next_second * self.sample_rate <= audible_frame:
+            frame = self.next_second * self.sample_rate
+            bar = self.bar_at(frame)
+            controls: MusicControls = bar.decision.controls
+            row = {
+                "t_s": self.next_second,
+                "heart_rate_bpm": _round(self.state.heart_rate_bpm, 2),
+                "rr_ms": _round(self.state.rr_ms, 1),
+                "rmssd_ms": _round(self.state.rmssd_ms, 2),
+                "breathing_rate_bpm": _round(self.state.breathing_rate_bpm, 2),
+                "breathing_confidence": _round(self.state.breathing_confidence, 3),
+                "guide_rate_bpm": round(controls.breath_rate_bpm, 3),
+                "guide_phase": round(bar.guide_phase(frame), 4),
+                "inhale_fraction": round(controls.inhale_fraction, 4),
+                "tempo_bpm": round(controls.tempo_bpm, 3),
+                "beats_per_breath": controls.beats_per_breath,
+                "mode": controls.mode,
+                "density": controls.density,
+                "volume": controls.volume,
+                "phase": bar.decision.phase_name,
+            }
+            if isinstance(self.source, VirtualStrap):
+                listener = self.source.listener
+                row["virtual_breathing_rate_bpm"] = round(listener.breathing_rate_bpm, 3)
+                row["virtual_heart_rate_bpm"] = round(listener.heart_rate_bpm, 2)
+            self.record.add_second(row)
+            self.next_second += 1
+
+    # -- drivers ----------------------------------------------------------------------------------
+    def run_offline(self, wav: WavWriter) -> None:
+        """Render the whole session as fast as the machine allows, the virtual strap advanced on the music clock."""
+        if not isinstance(self.source, VirtualStrap):
+            raise TypeError("offline sessions need a simulated sensor (virtual strap)")
+        total = int(round(self.duration_s * self.sample_rate))
+        while self.rendered_frames < total:
+            n = min(BLOCK_FRAMES, total - self.rendered_frames)
+            t = self.rendered_frames / self.sample_rate
+            self._guide_listener(self.rendered_frames)
+            for packet in self.source.packets_until(t):
+                self.handle_packet(packet, t)
+            self.state = self.estimator.state(t)
+            block = self._render_block(n, t)
+            wav.write(block)
+            self._record_seconds(self.rendered_frames)
+            if self.on_progress:
+                self.on_progress(t, self.state, self.bar_at(self.rendered_frames - 1))
+        self.finish()
+
+    async def run_live(self, player, wav: WavWriter) -> None:
+        """Play through ``player`` (a started LivePlayer) while the sensor streams on host time."""
+        total = int(round(self.duration_s * self.sample_rate))
+        self.t0_host = time.monotonic()
+        sensor_task = asyncio.create_task(self._consume_sensor())
+        try:
+            while True:
+                audible = player.frames_played
+                if audible >= total:
+                    break
+                session_t = audible / self.sample_rate
+                self._guide_listener(audible)
+                self.state = self.estimator.state(time.monotonic())
+                self._record_seconds(audible)
+                lead_target = min(total, audible + int(LEAD_S * self.sample_rate))
+                while self.rendered_frames < lead_target and player.free_frames() >= BLOCK_FRAMES:
+                    n = min(BLOCK_FRAMES, total - self.rendered_frames)
+                    block = self._render_block(n, session_t)
+                    player.write(block)
+                    wav.write(block)
+                if self.on_progress:
+                    self.on_progress(session_t, self.state, self.bar_at(audible))
+                if player.error is not None:
+                    self.record.add_event(session_t, "audio_error", str(player.error))
+                    raise player.error
+                await asyncio.sleep(0.02)
+        finally:
+            sensor_task.cancel()
+            await asyncio.gather(sensor_task, return_exceptions=True)
+            self.finish()
+
+    async def _consume_sensor(self) -> None:
+        async for packet in self.source.packets():
+            self.handle_packet(packet, packet.t_arrival - self.t0_host)
+
+    def finish(self) -> None:
+        """Write the MIDI file and the final record. Called once, also after an error, so nothing is lost."""
+        write_midi(self.out_dir / "session.mid", self.midi_messages, self.sample_rate, self.tempo_changes)
+        self.record.complete = self.rendered_frames >= int(round(self.duration_s * self.sample_rate))
+        self.record.save()
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)

@@ -1,0 +1,103 @@
+"""The session record: per-second time series, per-bar policy decisions, raw beats and a summary, saved as JSON.
+
+The file is rewritten atomically (write to a temporary file, then rename) every few seconds of session time,
+so a session that is killed keeps everything up to its last save, and the file is never half-written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAVE_EVERY_S = 5.0  # session seconds between atomic saves of session.json
+
+# Per-second columns of session.json, with their units. Every number shown to a user is defined here or in
+# biosignals.estimator (HR, RMSSD, breathing rate) and therapy_profiles.policy (guide, tempo).
+SECOND_COLUMNS = {
+    "t_s": "session time in seconds",
+    "heart_rate_bpm": "mean heart rate over the last 10 s of beats (biosignals.estimator)",
+    "rr_ms": "most recent RR interval",
+    "rmssd_ms": "RMSSD over the last 60 s of clean beats",
+    "breathing_rate_bpm": "breaths/min estimated from respiratory sinus arrhythmia",
+    "breathing_confidence": "0-1 confidence of breathing_rate_bpm",
+    "guide_rate_bpm": "breaths/min the music guides in the current bar",
+    "guide_phase": "0-1 position in the guided breath; inhale while below inhale_fraction",
+    "inhale_fraction": "share of the guided breath spent inhaling",
+    "tempo_bpm": "music tempo, quarter notes per minute",
+    "beats_per_breath": "whole beats per guided breath (one bar)",
+    "mode": "musical mode of the current bar",
+    "density": "melody notes per beat asked of the generator",
+    "volume": "master level ceiling 0-1",
+    "phase": "protocol phase name",
+    "virtual_breathing_rate_bpm": "virtual strap only: the simulated listener's true breathing rate",
+    "virtual_heart_rate_bpm": "virtual strap only: the simulated listener's true heart rate",
+}
+
+
+@dataclass
+class SessionRecord:
+    """Everything a session leaves behind, built up while it runs."""
+
+    path: Path
+    protocol: dict[str, Any]
+    settings: dict[str, Any]
+    seconds: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    beats: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = False
+    _last_save_t: float = -math.inf
+
+    def add_second(self, row: dict[str, Any]) -> None:
+        self.seconds.append(row)
+        if row["t_s"] - self._last_save_t >= SAVE_EVERY_S:
+            self.save()
+            self._last_save_t = row["t_s"]
+
+    def add_event(self, t_s: float, kind: str, message: str) -> None:
+        self.events.append({"t_s": round(t_s, 3), "kind": kind, "message": message})
+
+    def summary(self) -> dict[str, Any]:
+        """Before/after figures: first and last 30 s of the session (means of the per-second values)."""
+        def window_mean(column: str, first: bool) -> float | None:
+            if not self.seconds:
+                return None
+            t_end = self.seconds[-1]["t_s"]
+            rows = [r for r in self.seconds if (r["t_s"] < 30 if first else r["t_s"] > t_end - 30)]
+            values = [r[column] for r in rows if r.get(column) is not None]
+            return round(statistics.fmean(values), 2) if values else None
+
+        return {
+            "duration_s": self.seconds[-1]["t_s"] + 1 if self.seconds else 0,
+            "complete": self.complete,
+            "beats": len(self.beats),
+            "summary_windows": "first 30 s vs last 30 s of the session, means of per-second values",
+            **{f"{column}_{edge}": window_mean(column, edge == "start")
+               for column in ("heart_rate_bpm", "rmssd_ms", "breathing_rate_bpm", "guide_rate_bpm", "tempo_bpm")
+               for edge in ("start", "end")},
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "heartsong-session/1",
+            "protocol": self.protocol,
+            "settings": self.settings,
+            "columns": SECOND_COLUMNS,
+            "summary": self.summary(),
+            "seconds": self.seconds,
+            "decisions": self.decisions,
+            "events": self.events,
+            "beats": self.beats,
+        }
+
+    def save(self) -> None:
+        """Atomically replace the JSON file; readable by the user alone (health data)."""
+        tmp = self.path.with_suffix(".json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.to_json(), f, separators=(",", ":"), allow_nan=False)
+        os.replace(tmp, self.path)

@@ -1,0 +1,106 @@
+"""Assembles a session from user options (protocol, sensor, generator, synth, output) and runs it."""
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from biosignals.sources.virtual import VirtualStrap
+from generators.output import WavWriter
+from generators.rules import RuleBasedGenerator
+from generators.synth import open_synth
+from therapy_profiles import ProfileError, load_protocol
+from therapy_profiles.policy import Policy
+from wellness_app.engine import SessionEngine
+from wellness_app.record import SessionRecord
+
+SAMPLE_RATE = 48000
+
+
+class SessionSetupError(Exception):
+    """A problem with the user's options; ``str()`` is one line naming the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    protocol: str = "coherent-6"
+    minutes: float = 3.0
+    out_dir: Path = Path("out/session")
+    sensor: str = "virtual"
+    generator: str = "rules"
+    synth: str = "auto"
+    offline: bool = False
+    seed: int = 1
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` (user-only permissions) and prove it is writable before anything is recorded."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        probe = out_dir / ".heartsong-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SessionSetupError(
+            f"cannot write to output directory {out_dir} ({error.strerror or error}): choose another with --out"
+        ) from None
+    return out_dir
+
+
+def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngine, list[str]]:
+    """All parts of a session, wired; returns the engine and one-line notices for the user."""
+    if options.minutes <= 0 or options.minutes > 240:
+        raise SessionSetupError(f"--minutes {options.minutes} is out of range: use a value between 0.5 and 240")
+    try:
+        protocol = load_protocol(options.protocol).scaled_to(options.minutes)
+    except ProfileError as error:
+        raise SessionSetupError(str(error)) from None
+    if options.sensor != "virtual":
+        raise SessionSetupError(f"unknown sensor {options.sensor!r}: use --sensor virtual")
+    out_dir = prepare_out_dir(options.out_dir)
+    notices = []
+    synth, notice = open_synth(options.synth, SAMPLE_RATE)
+    if notice:
+        notices.append(notice)
+    record = SessionRecord(
+        path=out_dir / "session.json",
+        protocol=protocol.model_dump(mode="json"),
+        settings={k: str(v) for k, v in asdict(options).items()} | {"synth_used": type(synth).__name__},
+    )
+    engine = SessionEngine(
+        source=VirtualStrap(seed=options.seed),
+        policy=Policy(protocol),
+        generator=RuleBasedGenerator(seed=options.seed),
+        synth=synth,
+        record=record,
+        out_dir=out_dir,
+        duration_s=options.minutes * 60.0,
+        sample_rate=SAMPLE_RATE,
+        on_progress=on_progress,
+    )
+    return engine, notices
+
+
+def run_offline(engine: SessionEngine) -> None:
+    with WavWriter(engine.out_dir / "session.wav", engine.sample_rate) as wav:
+        engine.run_offline(wav)
+
+
+async def run_live(engine: SessionEngine, player) -> None:
+    """Play the session live; the sensor source is started and always stopped here."""
+    await engine.source.start()
+    try:
+        with WavWriter(engine.out_dir / "session.wav", engine.sample_rate) as wav:
+            await engine.run_live(player, wav)
+    finally:
+        await engine.source.stop()
+
+
+def run_live_blocking(engine: SessionEngine, player) -> None:
+    asyncio.run(run_live(engine, player))
+
+
+def user_only(path: Path) -> None:
+    """Health data files are readable by the user alone."""
+    os.chmod(path, 0o600)

@@ -1,0 +1,64 @@
+"""History screen: past sessions, newest first, and trends of heart rate and HRV over the weeks."""
+from __future__ import annotations
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+
+from wellness_app.ui import theme
+from wellness_app.ui.session_screen import clock_text
+from wellness_app.ui.store import past_sessions
+from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
+
+
+def trend_points(sessions, key: str) -> list[tuple[float, float | None]]:
+    """(days since the first session, summary[key]) for each session, oldest first."""
+    ordered = sorted(sessions, key=lambda s: s.started)
+    if not ordered:
+        return []
+    first = ordered[0].started
+    return [((s.started - first).total_seconds() / 86400.0, s.summary.get(key)) for s in ordered]
+
+
+class HistoryScreen(Screen):
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(name="history", **kwargs)
+        self.app = app
+        root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
+        root.add_widget(Header("History", on_back=lambda: app.go("home")))
+        scroll, self.column = scrolling_column()
+        root.add_widget(scroll)
+        self.add_widget(root)
+        self.sessions = []
+
+    def on_pre_enter(self, *_):
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.sessions = past_sessions()
+        column = self.column
+        column.clear_widgets()
+        if not self.sessions:
+            column.add_widget(Text("No sessions yet. Your sessions and their trends will appear here.",
+                                   colour=theme.TEXT_MUTED))
+            return
+        column.add_widget(Text("Trends: heart rate at the end of each session (coral) and HRV, RMSSD (green); "
+                               "x = days since your first session.", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+        self.trend = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 3.2, title="end of session")
+        self.trend.series = [(trend_points(self.sessions, "heart_rate_bpm_end"), theme.HEART),
+                             (trend_points(self.sessions, "rmssd_ms_end"), theme.INHALE)]
+        column.add_widget(self.trend)
+        column.add_widget(Text(f"{len(self.sessions)} session(s)", size=theme.FONT_LARGE, bold=True))
+        for session in self.sessions:
+            s = session.summary
+            hr = (f"HR {s['heart_rate_bpm_start']:.0f}->{s['heart_rate_bpm_end']:.0f}"
+                  if s.get("heart_rate_bpm_start") and s.get("heart_rate_bpm_end") else "HR --")
+            rating = session.app.get("rating")
+            line = (f"{session.started:%d %b %H:%M} · {session.protocol} · {clock_text(s.get('duration_s', 0))} · "
+                    f"{hr}" + (f" · rated {rating}" if rating else ""))
+            row = CalmButton(line, height=theme.ROW_HEIGHT)
+            row.text_size = (None, None)
+            row.bind(on_release=lambda _b, ps=session: self.open(ps))
+            column.add_widget(row)
+
+    def open(self, session) -> None:
+        self.app.show_summary_of(session.load_record(), session.folder, session.app.get("rating"), back_to="history")

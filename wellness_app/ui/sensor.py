@@ -1,0 +1,143 @@
+"""Sensor screen: scan for chest straps (and virtual ones when asked), show what each offers, choose one, start."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+
+from wellness_app.ui import theme
+from wellness_app.ui.widgets import CalmButton, Header, Text, scrolling_column
+
+SCAN_TIMEOUT_S = 6.0
+BLUETOOTH_HELP = (
+    "Bluetooth looks unavailable. Check that it is switched on (Linux: `bluetoothctl power on`), that the strap "
+    "is moist and worn, and, on Android, that Heartsong may use Nearby devices and Location. "
+    "Meanwhile you can use a virtual strap."
+)
+
+
+@dataclass(frozen=True)
+class StrapChoice:
+    """One strap in the list: what to show and the spec to open it with (``biosignals.sources.open_source``)."""
+
+    spec: str
+    name: str
+    rssi_dbm: int | None = None
+    battery_percent: int | None = None
+    badges: tuple[str, ...] = ()
+
+    @property
+    def line(self) -> str:
+        parts = [self.name]
+        if self.rssi_dbm is not None:
+            parts.append(f"signal {self.rssi_dbm} dBm")
+        if self.battery_percent is not None:
+            parts.append(f"battery {self.battery_percent}%")
+        if self.badges:
+            parts.append(" ".join(f"[{b}]" for b in self.badges))
+        return "  ·  ".join(parts)
+
+
+VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap (simulated listener)", badges=("RR", "contact"))
+
+
+def _as_choice(found) -> StrapChoice:
+    """Adapt a scan result from ``biosignals.sources.scan_straps`` (duck-typed: the BLE issue defines it)."""
+    badges = tuple(b for b, flag in (("RR", "has_rr"), ("contact", "has_contact"), ("ECG", "has_ecg"), ("ACC", "has_acc"))
+                   if getattr(found, flag, False))
+    return StrapChoice(spec=getattr(found, "spec", None) or f"ble:{getattr(found, 'address', '')}",
+                       name=getattr(found, "name", None) or "unnamed strap",
+                       rssi_dbm=getattr(found, "rssi_dbm", getattr(found, "rssi", None)),
+                       battery_percent=getattr(found, "battery_percent", None),
+                       badges=tuple(getattr(found, "badges", ()) or badges))
+
+
+class SensorScreen(Screen):
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(name="sensor", **kwargs)
+        self.app = app
+        self.choices: list[StrapChoice] = []
+        self.show_virtual = True
+        self._scan_task: asyncio.Task | None = None
+        root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
+        root.add_widget(Header("Sensor", on_back=lambda: app.go("home")))
+        self.plan_text = Text("", size=theme.FONT_BODY, colour=theme.TEXT_MUTED)
+        root.add_widget(self.plan_text)
+        actions = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+        self.scan_button = CalmButton("Scan for straps")
+        self.scan_button.bind(on_release=lambda *_: self.scan())
+        self.virtual_button = CalmButton("Virtual straps: shown", primary=True)
+        self.virtual_button.bind(on_release=lambda *_: self.toggle_virtual())
+        actions.add_widget(self.scan_button)
+        actions.add_widget(self.virtual_button)
+        root.add_widget(actions)
+        self.status = Text("", colour=theme.TEXT_MUTED)
+        root.add_widget(self.status)
+        scroll, self.column = scrolling_column()
+        root.add_widget(scroll)
+        self.start_button = CalmButton("Start session", primary=True, disabled=True)
+        self.start_button.bind(on_release=lambda *_: app.start_session())
+        root.add_widget(self.start_button)
+        self.add_widget(root)
+
+    def on_pre_enter(self, *_):
+        plan = self.app.plan
+        self.plan_text.text = (f"Next: {plan.label}, {plan.minutes:g} min. Choose the strap you are wearing."
+                               if plan else "Choose the strap you are wearing.")
+        self.start_button.disabled = plan is None or self.app.sensor_spec is None
+        self.rebuild()
+        if not self.choices:
+            self.scan()
+
+    def toggle_virtual(self) -> None:
+        self.show_virtual = not self.show_virtual
+        self.virtual_button.text = f"Virtual straps: {'shown' if self.show_virtual else 'hidden'}"
+        self.virtual_button.primary = self.show_virtual
+        self.rebuild()
+
+    def scan(self) -> None:
+        if self._scan_task is not None and not self._scan_task.done():
+            return
+        self._scan_task = asyncio.get_event_loop().create_task(self._scan())
+
+    async def _scan(self) -> None:
+        self.scan_button.disabled = True
+        self.status.text = f"Scanning for straps (up to {SCAN_TIMEOUT_S:.0f} s)…"
+        try:
+            from biosignals.sources import scan_straps
+        except ImportError:
+            self.status.text = ("Bluetooth scanning is not available in this build yet; virtual straps only.")
+            self.choices = []
+        else:
+            try:
+                found = await scan_straps(virtual=False, timeout=SCAN_TIMEOUT_S)
+                self.choices = [_as_choice(f) for f in found]
+                self.status.text = (f"Found {len(self.choices)} strap(s)." if self.choices else
+                                    "No strap found. Wear the strap (moisten the electrodes) and scan again.")
+            except Exception as error:  # BLE errors vary by platform: show the one-line reason and the way on
+                self.choices = []
+                self.status.text = f"{error}. {BLUETOOTH_HELP}"
+        finally:
+            self.scan_button.disabled = False
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.column.clear_widgets()
+        shown = self.choices + ([VIRTUAL_STRAP] if self.show_virtual else [])
+        if not shown:
+            self.column.add_widget(Text("No straps to show.", colour=theme.TEXT_MUTED))
+        for choice in shown:
+            row = CalmButton(choice.line, primary=choice.spec == self.app.sensor_spec, height=theme.ROW_HEIGHT)
+            row.bind(on_release=lambda _b, c=choice: self.select(c))
+            self.column.add_widget(row)
+        if self.app.sensor_spec is not None and self.app.sensor_spec not in {c.spec for c in shown}:
+            forget = CalmButton(f"Forget {self.app.sensor_spec}")
+            forget.bind(on_release=lambda *_: self.select(None))
+            self.column.add_widget(forget)
+
+    def select(self, choice: StrapChoice | None) -> None:
+        self.app.sensor_spec = choice.spec if choice else None
+        self.start_button.disabled = self.app.plan is None or choice is None
+        self.rebuild()

@@ -1,0 +1,274 @@
+"""Therapist screen: clients, playlists and protocols: create, edit, assign, export a bundle, render a playlist."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.progressbar import ProgressBar
+from kivy.uix.screenmanager import Screen
+from kivy.uix.spinner import Spinner
+from kivy.uix.textinput import TextInput
+
+from wellness_app.ui import theme
+from wellness_app.ui.store import TherapistStore
+from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
+
+NO_PLAYLIST = "no playlist"
+
+
+def field(hint: str) -> TextInput:
+    return TextInput(hint_text=hint, multiline=False, font_size=theme.FONT_BODY, size_hint_y=None,
+                     height=theme.BUTTON_HEIGHT, background_color=theme.SURFACE_RAISED, foreground_color=theme.TEXT,
+                     hint_text_color=theme.TEXT_MUTED, cursor_color=theme.ACCENT, padding=[theme.GAP] * 2,
+                     write_tab=False)
+
+
+def parse_sessions(text: str) -> list[dict]:
+    """'coherent-6:10, resonance-assessment' -> playlist entries (protocol, optional minutes override)."""
+    entries = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, minutes = item.partition(":")
+        entry = {"protocol": name.strip()}
+        if minutes.strip():
+            try:
+                entry["overrides"] = {"minutes": float(minutes)}
+            except ValueError:
+                raise ValueError(f"session {item!r}: minutes must be a number, e.g. coherent-6:10") from None
+        entries.append(entry)
+    return entries
+
+
+def sessions_text(playlist) -> str:
+    return ", ".join(e.protocol + (f":{e.overrides.minutes:g}" if e.overrides.minutes else "") for e in playlist.sessions)
+
+
+class TherapistScreen(Screen):
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(name="therapist", **kwargs)
+        self.app = app
+        self.store: TherapistStore | None = None
+        self.tab = "clients"
+        root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
+        root.add_widget(Header("Therapist", on_back=lambda: app.go("home")))
+        tabs = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+        self.tab_buttons = {}
+        for tab in ("clients", "playlists", "protocols"):
+            button = CalmButton(tab.capitalize())
+            button.bind(on_release=lambda _b, t=tab: self.show(t))
+            self.tab_buttons[tab] = button
+            tabs.add_widget(button)
+        root.add_widget(tabs)
+        self.message = Text("", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED)
+        root.add_widget(self.message)
+        self.progress = ProgressBar(max=1.0, value=0, size_hint_y=None, height=0, opacity=0)
+        root.add_widget(self.progress)
+        scroll, self.column = scrolling_column()
+        root.add_widget(scroll)
+        self.add_widget(root)
+
+        self.client_id, self.client_name, self.client_rate = field("client id, e.g. c-017"), field(
+            "display name (pseudonym)"), field("resonance rate, breaths/min (optional, 4-7.5)")
+        self.playlist_name = field("playlist name, e.g. evening-calm")
+        self.playlist_sessions = field("sessions: protocol[:minutes], ... e.g. coherent-6:10, coherent-6:15")
+        self.playlist_days = field("days (optional): mon,wed,fri")
+        self.playlist_time = field("time (optional): 19:30")
+
+    def on_pre_enter(self, *_):
+        self.store = self.store or TherapistStore()
+        self.show(self.tab)
+
+    def say(self, text: str, *, problem: bool = False) -> None:
+        self.message.text = text
+        self.message.color = theme.NOTICE if problem else theme.TEXT_MUTED
+
+    def show(self, tab: str) -> None:
+        self.tab = tab
+        for name, button in self.tab_buttons.items():
+            button.primary = name == tab
+        self.column.clear_widgets()
+        try:
+            {"clients": self._clients, "playlists": self._playlists, "protocols": self._protocols}[tab]()
+        except Exception as error:  # a damaged file must not take the screen down: name it and carry on
+            self.say(str(error), problem=True)
+
+    # -- clients --------------------------------------------------------------------------------------
+    def _clients(self) -> None:
+        form = Panel(size_hint_y=None)
+        form.bind(minimum_height=form.setter("height"))
+        form.add_widget(Text("Create or edit a client", size=theme.FONT_LARGE, bold=True))
+        for widget in (self.client_id, self.client_name, self.client_rate):
+            form.add_widget(widget)
+        save = CalmButton("Save client", primary=True)
+        save.bind(on_release=lambda *_: self.save_client())
+        form.add_widget(save)
+        self.column.add_widget(form)
+        playlists = [NO_PLAYLIST] + [p.name for p in self.store.playlists()]
+        for client in self.store.clients():
+            panel = Panel(size_hint_y=None)
+            panel.bind(minimum_height=panel.setter("height"))
+            rate = f" · resonance {client.resonance_rate_bpm:g}/min" if client.resonance_rate_bpm else ""
+            active = " · listening on this device" if self.app.settings.get("active_client") == client.client_id else ""
+            panel.add_widget(Text(f"{client.display_name} ({client.client_id}){rate}{active}", bold=True))
+            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+            spinner = Spinner(text=client.playlist or NO_PLAYLIST, values=playlists, font_size=theme.FONT_BODY,
+                              background_normal="", background_color=theme.SURFACE_RAISED, color=theme.TEXT)
+            spinner.bind(text=lambda _s, value, c=client.client_id: self.assign(c, value))
+            row.add_widget(spinner)
+            for label, action in (("Edit", self.edit_client), ("Export", self.export), ("Use here", self.use_here)):
+                button = CalmButton(label, size_hint_x=0.6)
+                button.bind(on_release=lambda _b, a=action, c=client: a(c))
+                row.add_widget(button)
+            panel.add_widget(row)
+            self.column.add_widget(panel)
+
+    def save_client(self) -> None:
+        data = {"client_id": self.client_id.text.strip(), "display_name": self.client_name.text.strip()}
+        if self.client_rate.text.strip():
+            try:
+                data["resonance_rate_bpm"] = float(self.client_rate.text)
+            except ValueError:
+                self.say("resonance rate must be a number of breaths/min, e.g. 5.5", problem=True)
+                return
+        existing = next((c for c in self.store.clients() if c.client_id == data["client_id"]), None)
+        if existing and existing.playlist:
+            data["playlist"] = existing.playlist
+        try:
+            client = self.store.save_client(data)
+        except ValueError as error:
+            self.say(str(error), problem=True)
+            return
+        self.say(f"Saved client {client.display_name} ({client.client_id}).")
+        self.show("clients")
+
+    def edit_client(self, client) -> None:
+        self.client_id.text, self.client_name.text = client.client_id, client.display_name
+        self.client_rate.text = f"{client.resonance_rate_bpm:g}" if client.resonance_rate_bpm else ""
+        self.say(f"Editing {client.client_id}: change the fields and press Save client.")
+
+    def assign(self, client_id: str, playlist: str) -> None:
+        try:
+            self.store.assign(client_id, None if playlist == NO_PLAYLIST else playlist)
+        except Exception as error:
+            self.say(str(error), problem=True)
+            return
+        self.say(f"{client_id}: {'playlist ' + playlist if playlist != NO_PLAYLIST else 'no playlist'} assigned.")
+
+    def export(self, client) -> Path | None:
+        target = self.store.root / "exports" / f"{client.client_id}-bundle.zip"
+        try:
+            path = self.store.export_bundle(client.client_id, target)
+        except Exception as error:
+            self.say(f"Export failed: {error}", problem=True)
+            return None
+        self.say(f"Exported {client.client_id} to {path}")
+        return path
+
+    def use_here(self, client) -> None:
+        self.app.save_settings(active_client=client.client_id)
+        self.say(f"This device now plays {client.display_name}'s assigned sessions (shown on Home).")
+        self.show("clients")
+
+    # -- playlists ------------------------------------------------------------------------------------
+    def _playlists(self) -> None:
+        form = Panel(size_hint_y=None)
+        form.bind(minimum_height=form.setter("height"))
+        form.add_widget(Text("Create or edit a playlist", size=theme.FONT_LARGE, bold=True))
+        for widget in (self.playlist_name, self.playlist_sessions, self.playlist_days, self.playlist_time):
+            form.add_widget(widget)
+        save = CalmButton("Save playlist", primary=True)
+        save.bind(on_release=lambda *_: self.save_playlist())
+        form.add_widget(save)
+        self.column.add_widget(form)
+        for playlist in self.store.playlists():
+            panel = Panel(size_hint_y=None)
+            panel.bind(minimum_height=panel.setter("height"))
+            when = (f" · {','.join(playlist.schedule.days)} at {playlist.schedule.time}" if playlist.schedule else "")
+            panel.add_widget(Text(f"{playlist.name}{when}", bold=True))
+            panel.add_widget(Text(sessions_text(playlist), size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+            for label, action in (("Edit", self.edit_playlist), ("Render to audio", self.render)):
+                button = CalmButton(label)
+                button.bind(on_release=lambda _b, a=action, p=playlist: a(p))
+                row.add_widget(button)
+            panel.add_widget(row)
+            self.column.add_widget(panel)
+
+    def save_playlist(self) -> None:
+        try:
+            data = {"name": self.playlist_name.text.strip(), "sessions": parse_sessions(self.playlist_sessions.text)}
+            days = [d.strip().lower() for d in self.playlist_days.text.split(",") if d.strip()]
+            if days or self.playlist_time.text.strip():
+                data["schedule"] = {"days": days, "time": self.playlist_time.text.strip()}
+            playlist = self.store.save_playlist(data)
+        except ValueError as error:
+            self.say(str(error), problem=True)
+            return
+        self.say(f"Saved playlist {playlist.name} ({len(playlist.sessions)} session(s)).")
+        self.show("playlists")
+
+    def edit_playlist(self, playlist) -> None:
+        self.playlist_name.text = playlist.name
+        self.playlist_sessions.text = sessions_text(playlist)
+        self.playlist_days.text = ",".join(playlist.schedule.days) if playlist.schedule else ""
+        self.playlist_time.text = playlist.schedule.time if playlist.schedule else ""
+        self.say(f"Editing {playlist.name}: change the fields and press Save playlist.")
+
+    def render(self, playlist) -> asyncio.Task:
+        """Render every session of the playlist to WAV/MIDI offline, with a progress bar; returns the task."""
+        return asyncio.get_event_loop().create_task(self._render(playlist))
+
+    async def _render(self, playlist) -> None:
+        from therapy_profiles.schema import protocol_for_entry
+        from wellness_app.session import SessionOptions, build_engine, run_offline
+
+        folder = self.store.root / "renders" / playlist.name
+        self.progress.height, self.progress.opacity, self.progress.value = theme.GAP, 1, 0
+        try:
+            for index, entry in enumerate(playlist.sessions):
+                protocol = protocol_for_entry(entry, self.store.root / "protocols")
+                out = folder / f"{index + 1:02d}-{protocol.name}"
+                out.mkdir(parents=True, exist_ok=True)
+                protocol_file = out / "protocol.json"
+                protocol_file.write_text(json.dumps(protocol.model_dump(mode="json")))
+                options = SessionOptions(protocol=str(protocol_file), minutes=protocol.total_duration_s / 60.0,
+                                         out_dir=out, offline=True)
+
+                def progress(t, _state, _bar, i=index, total=protocol.total_duration_s):
+                    self.progress.value = (i + t / total) / len(playlist.sessions)
+
+                engine, _ = build_engine(options, on_progress=progress)
+                self.say(f"Rendering {index + 1}/{len(playlist.sessions)}: {protocol.name}…")
+                await asyncio.to_thread(run_offline, engine)
+            self.say(f"Rendered {playlist.name} to {folder}")
+        except Exception as error:
+            self.say(f"Render stopped: {error}", problem=True)
+        finally:
+            self.progress.height, self.progress.opacity = 0, 0
+
+    # -- protocols ------------------------------------------------------------------------------------
+    def _protocols(self) -> None:
+        from therapy_profiles import builtin_protocols
+        from therapy_profiles.schema import load_protocol
+
+        custom_dir = self.store.root / "protocols"
+        self.column.add_widget(Text(f"Built-in protocols, and your own files (.toml or .json, validated) in "
+                                    f"{custom_dir}. Use a file's name in a playlist to include it.",
+                                    size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+        protocols = list(builtin_protocols().values())
+        for path in sorted(custom_dir.glob("*.toml")) + sorted(custom_dir.glob("*.json")):
+            try:
+                protocols.append(load_protocol(path))
+            except ValueError as error:
+                self.column.add_widget(Text(str(error), size=theme.FONT_SMALL, colour=theme.NOTICE))
+        for protocol in protocols:
+            panel = Panel(size_hint_y=None)
+            panel.bind(minimum_height=panel.setter("height"))
+            panel.add_widget(Text(f"{protocol.name} · {protocol.total_duration_s / 60:.0f} min", bold=True))
+            panel.add_widget(Text(protocol.description, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+            phases = " -> ".join(
+                f"{p.name} {p.duration_s / 60:.0f} min" + (f" @ {p.breath_rate_bpm:g}/min" if p.breath_rate_bpm else "")
+                for p in protocol.phases)
+            panel.add_widget(Text(phases, size=theme.FONT_SMALL))
+            self.column.add_widget(panel)
