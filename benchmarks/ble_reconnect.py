@@ -67,7 +67,7 @@ async def run(kind: str, drops: int, down_s: float, settle_s: float) -> None:
     await consumer
 
     def summary(values: list[float], unit: float, name: str) -> str:
-        q = statistics.quantiles(values, n=20) if len(values) > 1 else values * 19
+        q = statistics.quantiles(values, n=20, method="inclusive") if len(values) > 1 else values * 19
         return f"{name}: median {statistics.median(values) * unit:.2f}, p95 {q[18] * unit:.2f}, max {max(values) * unit:.2f}"
 
     print(f"virtual:{kind}, {drops} drops of {down_s:g} s, real time")

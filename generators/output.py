@@ -18,15 +18,18 @@ DEFAULT_TEMPO_BPM = 120.0  # the MIDI default, used before the first tempo chang
 class WavWriter:
     """Appends stereo float blocks to a WAV file as they are rendered (16-bit PCM by default, or "FLOAT").
 
-    Use as a context manager; the header is kept valid after every ``write`` so a crash loses at most the
-    last block.
+    Use as a context manager. The header is brought up to date once ``flush_every_s`` of audio has been
+    written (a flush rewrites the header and costs milliseconds), so a crash loses at most that much.
     """
+
+    flush_every_s = 5.0
 
     def __init__(self, path: Path | str, sample_rate: int = 48000, subtype: str = "PCM_16", channels: int = 2):
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.channels = channels
         self.frames_written = 0
+        self._flushed_frames = 0
         try:
             self._file = soundfile.SoundFile(self.path, "w", samplerate=sample_rate, channels=channels,
                                              format="WAV", subtype=subtype)
@@ -39,8 +42,10 @@ class WavWriter:
         if block.ndim != 2 or block.shape[1] != self.channels:
             raise ValueError(f"WavWriter expects blocks shaped (frames, {self.channels}), got {block.shape}")
         self._file.write(block)
-        self._file.flush()
         self.frames_written += len(block)
+        if self.frames_written - self._flushed_frames >= self.flush_every_s * self.sample_rate:
+            self._file.flush()
+            self._flushed_frames = self.frames_written
 
     def close(self) -> None:
         if not self._file.closed:
@@ -89,6 +94,22 @@ def _mido_message(m: MidiMessage, time: int) -> mido.Message:
     if m.kind == "program_change":
         return mido.Message("program_change", channel=m.channel, program=m.a, time=time)
     raise ValueError(f"unknown MIDI message kind {m.kind!r}")
+
+
+def truncate_messages(messages: Sequence[MidiMessage], end_frame: int) -> list[MidiMessage]:
+    """The messages before ``end_frame``, with a note_off at ``end_frame`` for every note still sounding, so a
+    MIDI file of music composed ahead ends where the audio ends."""
+    kept = [m for m in messages if m.frame < end_frame]
+    sounding: dict[tuple[int, int], int] = {}
+    for m in sorted(kept, key=lambda m: m.frame):
+        key = (m.channel, m.a)
+        if m.kind == "note_on" and m.b > 0:
+            sounding[key] = sounding.get(key, 0) + 1
+        elif m.kind in ("note_off", "note_on") and sounding.get(key):
+            sounding[key] -= 1
+    for (channel, key), count in sorted(sounding.items()):
+        kept.extend(MidiMessage(end_frame, "note_off", channel, key) for _ in range(count))
+    return kept
 
 
 def write_midi(path: Path | str, messages: Sequence[MidiMessage], sample_rate: int,

@@ -103,7 +103,11 @@ def test_builtins_match_the_published_practice():
      "protocol file coherent.toml: phases[1].tempo.kind must be one of 'absolute', 'heart-rate'"),
     (lambda d: d["phases"][1].pop("duration_s"), "protocol file coherent.toml: phases[1].duration_s is missing"),
     (lambda d: d["phases"][1].__setitem__("name", "settle"),
-     "protocol file coherent.toml: (top level) has two phases named 'settle' (phase names must be unique)"),
+     "protocol file coherent.toml: has two phases named 'settle' (phase names must be unique)"),
+    (lambda d: d["phases"][3].__setitem__("register_midi", 30),
+     "protocol file coherent.toml: phases[3].register_midi = 30 is out of range (allowed 48-84 (MIDI note))"),
+    (lambda d: d.__setitem__("tonic", 2.0),
+     "protocol file coherent.toml: tonic = 2.0 must be a whole number"),
 ])
 def test_bad_field_gives_one_line_naming_field_and_range(tmp_path, mutate, expected):
     data = builtin_data("coherent-6")
@@ -123,6 +127,11 @@ def test_extra_field_lists_the_allowed_ones(tmp_path):
     data = builtin_data("coherent-6")
     data["phases"][1]["tempo"]["swing"] = 0.6
     with pytest.raises(ProfileError, match=r"phases\[1\]\.tempo\.swing is not a known field \(allowed: kind, bpm\)"):
+        load_protocol(write_toml(tmp_path / "c.toml", data))
+    data = builtin_data("hr-winddown")
+    data["phases"][0]["tempo"]["bpm"] = 60
+    with pytest.raises(ProfileError, match=r"phases\[0\]\.tempo\.bpm is not a known field "
+                                           r"\(allowed: kind, descend_bpm, floor_bpm\)"):
         load_protocol(write_toml(tmp_path / "c.toml", data))
 
 

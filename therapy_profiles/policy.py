@@ -11,7 +11,10 @@ Rules, in order:
   ``loop.hr_lead_limit_bpm``: when the body does not follow, the ramp holds where it is (it never reverses).
   A listener who is ahead is not pushed: the ramp keeps its normal capped pace and never passes the target.
   Without a confident measurement the ramp follows the plan, so a dropped sensor never stops a session.
-- Follow phases (``breath_rate_bpm`` None) do not lead breathing: the guide tracks the measured rate.
+- Follow phases (``breath_rate_bpm`` None) do not lead breathing: the guide tracks the measured rate at up to
+  ``FOLLOW_GUIDE_BPM_PER_MIN``. Heart-rate tempo aims at (HR anchor - ``descend_bpm``): phases with
+  ``descend_bpm`` 0 track the measured HR (anchor = current HR, glide up to ``FOLLOW_TEMPO_BPM_PER_MIN``), so a
+  session whose first bars had no HR yet still meets the listener; the anchor freezes when a descent begins.
 - Breath lock. One breath spans ``beats_per_breath`` (N) whole beats, tempo = N x guide rate exactly. N is
   kept while N x rate stays within ``LOCK_HYSTERESIS`` x rate of the tempo goal, so it does not flip between N
   and N+1; when it must change, tempo (guided phases) or the guide (follow phases) steps once by rate/N.
@@ -32,6 +35,9 @@ from therapy_profiles.schema import BREATH_RATE_RANGE, TEMPO_RANGE, AbsoluteTemp
 
 DEFAULT_START_RATE_BPM = 12.0  # typical adult resting breathing rate, used until breathing is measured
 DEFAULT_START_TEMPO_BPM = 70.0  # typical resting heart rate, for heart-rate tempo before HR is measured
+# Meeting the listener is not leading them, so it may move faster than the protocol's ramp caps.
+FOLLOW_GUIDE_BPM_PER_MIN = 4.0  # breaths/min per minute, follow phases tracking the measured breathing
+FOLLOW_TEMPO_BPM_PER_MIN = 12.0  # beats/min per minute, heart-rate phases with descend_bpm = 0 tracking HR
 LOCK_HYSTERESIS = 0.65  # keep N while |N x rate - tempo goal| <= 0.65 rate (best N is always within 0.5 rate)
 VOLUME_STEP_PER_BAR = 0.04  # largest volume change between consecutive bars (linear level)
 VOLUME_START_FRACTION = 0.5
@@ -53,7 +59,7 @@ class PolicyDecision:
     phase_time_left_s: float  # seconds left in the phase at the start of this bar
     guide_rate_bpm: float  # breaths/min the bar guides (= controls.breath_rate_bpm)
     target_rate_bpm: float  # breaths/min the guide is heading to: the phase target, or the listener's rate
-    tempo_target_bpm: float  # tempo goal before the breath lock; controls.tempo_bpm is within 0.65 guide rate of it (guided phases)
+    tempo_target_bpm: float  # tempo goal before the breath lock (guided phases: tempo within 0.65 x guide rate)
     breath_pattern: tuple[float, float, float, float]  # inhale, hold_in, exhale, hold_out as fractions of one breath
     palette: tuple[str, ...]  # instrument hints of the phase
     ramp_held: bool  # True when the closed loop held the guide or the tempo this bar
@@ -102,7 +108,7 @@ class Policy:
         self._guide_rate = DEFAULT_START_RATE_BPM  # breaths/min the music guides (last bar)
         self._listener_rate = DEFAULT_START_RATE_BPM  # smoothed listener rate that follow phases track
         self._tempo_goal = DEFAULT_START_TEMPO_BPM  # glided tempo goal before the breath lock
-        self._hr_reference: float | None = None  # HR when first measured: where heart-rate tempo starts its descent
+        self._hr_anchor: float | None = None  # listener HR that heart-rate tempo descends from (see module doc)
         self._beats_per_breath: int | None = None
         self._volume = 0.0
         self._density = 1.0
@@ -136,8 +142,9 @@ class Policy:
             if index != self._phase_index:
                 reasons.append(f"phase {self.protocol.phases[self._phase_index].name} -> {phase.name}")
                 self._listener_rate = self._guide_rate  # a follow phase tracks on from what the listener heard
-        if self._hr_reference is None and heart_rate is not None:
-            self._hr_reference = heart_rate
+        tracking_hr = not isinstance(phase.tempo, AbsoluteTempo) and phase.tempo.descend_bpm == 0
+        if heart_rate is not None and (self._hr_anchor is None or tracking_hr):
+            self._hr_anchor = heart_rate
         self._started = True
         self._last_elapsed_s = max(self._last_elapsed_s, elapsed_s)
         self._phase_index = index
@@ -179,7 +186,9 @@ class Policy:
             guide_rate_bpm=controls.breath_rate_bpm,
             target_rate_bpm=target_rate,
             tempo_target_bpm=self._tempo_goal,
-            breath_pattern=tuple(part / ratio.total for part in (ratio.inhale, ratio.hold_in, ratio.exhale, ratio.hold_out)),
+            breath_pattern=tuple(
+                part / ratio.total for part in (ratio.inhale, ratio.hold_in, ratio.exhale, ratio.hold_out)
+            ),
             palette=tuple(phase.palette),
             ramp_held=breath_held or tempo_held,
             reason="; ".join(r for r in reasons if r),
@@ -210,12 +219,12 @@ class Policy:
 
     def _breath_step(self, phase: Phase, breathing: float | None, dt_min: float) -> tuple[float, bool, str]:
         """Move the guide (guided phase) or the listener reference (follow phase); returns (target, held, reason)."""
-        max_step = self.protocol.ramp.guide_bpm_per_min * dt_min
         if phase.breath_rate_bpm is None:
             target = breathing if breathing is not None else self._listener_rate
-            self._listener_rate = _glide(self._listener_rate, target, max_step)
-            measured = f"measured {breathing:.1f}/min" if breathing is not None else "breathing not measured confidently"
-            return target, False, f"following the listener ({measured})"
+            self._listener_rate = _glide(self._listener_rate, target, FOLLOW_GUIDE_BPM_PER_MIN * dt_min)
+            if breathing is None:
+                return target, False, "following the listener (breathing not measured confidently)"
+            return target, False, f"following the listener (measured {breathing:.1f}/min)"
 
         target = phase.breath_rate_bpm
         before = self._guide_rate
@@ -224,6 +233,7 @@ class Policy:
         loop = self.protocol.loop
         measured = breathing if loop.enabled else None
         tolerance = loop.breath_lag_tolerance_bpm
+        max_step = self.protocol.ramp.guide_bpm_per_min * dt_min
         self._guide_rate, held, ahead = _closed_loop_glide(before, target, max_step, measured, tolerance)
         if held:
             return target, True, (
@@ -242,8 +252,8 @@ class Policy:
         tempo = phase.tempo
         if isinstance(tempo, AbsoluteTempo):
             goal = tempo.bpm
-        elif self._hr_reference is not None:
-            goal = max(tempo.floor_bpm, self._hr_reference - tempo.descend_bpm)
+        elif self._hr_anchor is not None:
+            goal = max(tempo.floor_bpm, self._hr_anchor - tempo.descend_bpm)
         else:
             return False, f"tempo goal {self._tempo_goal:.1f} bpm kept (no heart rate yet)"
         goal = max(goal, self.protocol.limits.min_tempo_bpm)
@@ -251,13 +261,17 @@ class Policy:
         gap = goal - before
         if abs(gap) < 1e-9:
             return False, ""
+        if not isinstance(tempo, AbsoluteTempo) and tempo.descend_bpm == 0:  # meeting the listener's HR
+            self._tempo_goal = _glide(before, goal, FOLLOW_TEMPO_BPM_PER_MIN * dt_min)
+            return False, f"tempo goal {before:.1f} -> {self._tempo_goal:.1f} bpm tracking heart rate {goal:.1f}"
         max_step = self.protocol.ramp.tempo_bpm_per_min * dt_min
         loop = self.protocol.loop
         measured = heart_rate if loop.enabled and not isinstance(tempo, AbsoluteTempo) else None
         self._tempo_goal, held, ahead = _closed_loop_glide(before, goal, max_step, measured, loop.hr_lead_limit_bpm)
         if held:
             return True, (
-                f"tempo held at {self._tempo_goal:.1f} bpm: HR {heart_rate:.1f} not following (lead >{loop.hr_lead_limit_bpm:g})"
+                f"tempo held at {self._tempo_goal:.1f} bpm: HR {heart_rate:.1f} not following "
+                f"(lead >{loop.hr_lead_limit_bpm:g})"
             )
         why = ""
         if measured is not None:

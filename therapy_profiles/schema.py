@@ -35,15 +35,16 @@ class ProfileError(ValueError):
     """A protocol, profile or playlist that cannot be used; ``str()`` is one line naming the problem and the fix."""
 
 
-def _ranged(lo: float, hi: float, unit: str):
-    """A float type limited to ``lo``-``hi`` (inclusive) whose error message states the range and its unit."""
+def _ranged(lo: float, hi: float, unit: str, number: type = float):
+    """A float (or int) type limited to ``lo``-``hi`` inclusive whose error message states the range and unit."""
 
     def check(value: float) -> float:
         if not (lo <= value <= hi):  # also refuses NaN
             raise ValueError(f"is out of range (allowed {lo:g}-{hi:g} {unit})")
         return value
 
-    return Annotated[float, AfterValidator(check), Field(json_schema_extra={"minimum": lo, "maximum": hi, "unit": unit})]
+    schema = {"minimum": lo, "maximum": hi, "unit": unit}
+    return Annotated[number, AfterValidator(check), Field(json_schema_extra=schema)]
 
 
 def _one_of(allowed: tuple[str, ...]):
@@ -73,6 +74,7 @@ BreathRate = _ranged(*BREATH_RATE_RANGE, "breaths/min")
 Tempo = _ranged(*TEMPO_RANGE, "beats/min")
 Volume = _ranged(0.0, 1.0, "(linear level)")
 Mode = _one_of(MODES)
+PitchClass = _ranged(0, 11, "(pitch class, 0 = C)", int)
 Weekday = _one_of(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 
 
@@ -101,7 +103,8 @@ class BreathRatio(_Strict):
     def _music_can_follow(self) -> "BreathRatio":
         if not 0.15 <= self.inhale_fraction <= 0.85:
             raise ValueError(
-                f"gives an inhale fraction of {self.inhale_fraction:.2f}, out of range (allowed 0.15-0.85 of the breath)"
+                f"gives an inhale fraction of {self.inhale_fraction:.2f}, "
+                "out of range (allowed 0.15-0.85 of the breath)"
             )
         return self
 
@@ -135,7 +138,7 @@ class Phase(_Strict):
     tempo: TempoPolicy = AbsoluteTempo(kind="absolute")
     mode: Mode = "major"
     density: _ranged(0.25, 4, "notes/beat") = 1.0
-    register_midi: Annotated[int, Field(ge=48, le=84)] = 67
+    register_midi: _ranged(48, 84, "(MIDI note)", int) = 67
     brightness: _ranged(0, 1, "(0 dark - 1 bright)") = 0.5
     volume: Volume = 0.7  # level ceiling for this phase; the policy ramps between phases
     palette: Annotated[list[Slug], Field(max_length=8)] = []  # instrument hints for the arranger, e.g. "pad"
@@ -171,7 +174,7 @@ class Protocol(_Strict):
     name: Slug
     description: OneLine
     source: OneLine  # the published practice this protocol follows
-    tonic: Annotated[int, Field(ge=0, le=11)] | None = None  # pitch class; None lets the policy pick from its seed
+    tonic: PitchClass | None = None  # pitch class; None lets the policy pick from its seed
     ramp: RampLimits = RampLimits()
     loop: ClosedLoop = ClosedLoop()
     limits: Limits = Limits()
@@ -184,7 +187,9 @@ class Protocol(_Strict):
         if duplicate:
             raise ValueError(f"has two phases named {duplicate!r} (phase names must be unique)")
         if self.total_duration_s > MAX_SESSION_S:
-            raise ValueError(f"last {self.total_duration_s:g} s in total, out of range (allowed up to {MAX_SESSION_S:g} s)")
+            raise ValueError(
+                f"last {self.total_duration_s:g} s in total, out of range (allowed up to {MAX_SESSION_S:g} s)"
+            )
         return self
 
     @property
@@ -192,7 +197,8 @@ class Protocol(_Strict):
         return sum(p.duration_s for p in self.phases)
 
     def phase_at(self, elapsed_s: float) -> tuple[int, Phase, float]:
-        """(index, phase, seconds left in it) at session time ``elapsed_s``; past the end, the last phase with 0 s left."""
+        """(index, phase, seconds left in it) at session time ``elapsed_s`` (s); past the end, the last phase
+        with 0 s left."""
         end = 0.0
         for index, phase in enumerate(self.phases):
             end += phase.duration_s
@@ -235,9 +241,9 @@ class Protocol(_Strict):
 class Overrides(_Strict):
     """Per-client changes to a protocol; None keeps the protocol's value."""
 
-    breath_rate_bpm: BreathRate | None = None  # replaces the target of every guided phase (e.g. the client's resonance rate)
+    breath_rate_bpm: BreathRate | None = None  # new target of every guided phase, e.g. the client's resonance rate
     mode: Mode | None = None
-    tonic: Annotated[int, Field(ge=0, le=11)] | None = None
+    tonic: PitchClass | None = None
     max_volume: Volume | None = None  # can only lower the protocol's limit
     min_tempo_bpm: Tempo | None = None  # can only raise the protocol's limit
     minutes: _ranged(0.5, MAX_SESSION_S / 60, "min") | None = None
@@ -246,7 +252,7 @@ class Overrides(_Strict):
 class Preferences(_Strict):
     modes: Annotated[list[Mode], Field(max_length=len(MODES))] = []
     palette: Annotated[list[Slug], Field(max_length=8)] = []
-    tonic: Annotated[int, Field(ge=0, le=11)] | None = None
+    tonic: PitchClass | None = None
 
 
 class ClientLimits(_Strict):
@@ -287,7 +293,8 @@ class Playlist(_Strict):
 
 # -- loading ---------------------------------------------------------------------------------------------
 
-_TAGS = {"absolute", "heart-rate"}  # discriminator tags pydantic puts into error locations
+# Discriminator tags pydantic puts into error locations, and the model each one selects.
+_TAGS: dict[str, type[BaseModel]] = {"absolute": AbsoluteTempo, "heart-rate": HeartRateTempo}
 _TYPE_WORDS = {
     "float_type": "must be a number", "int_type": "must be a whole number", "string_type": "must be text",
     "bool_type": "must be true or false", "list_type": "must be a list", "model_type": "must be a table",
@@ -308,7 +315,10 @@ def _location(loc: tuple) -> str:
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     """The fields allowed where an unknown one was found, so the message can list them."""
     for part in loc[:-1]:
-        if isinstance(part, int) or part in _TAGS:
+        if isinstance(part, int):
+            continue
+        if part in _TAGS:
+            model = _TAGS[part]
             continue
         annotation = model.model_fields[part].annotation
         args = getattr(annotation, "__args__", ()) or (annotation,)
@@ -331,7 +341,9 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
         return f"{where}.kind must be one of 'absolute', 'heart-rate'"
     if kind == "value_error":
         message = error["msg"].removeprefix("Value error, ")
-        return f"{where} = {shown} {message}" if error["loc"] and not isinstance(value, dict) else f"{where} {message}"
+        if not error["loc"]:
+            return message
+        return f"{where} {message}" if isinstance(value, dict) else f"{where} = {shown} {message}"
     if kind in _TYPE_WORDS:
         return f"{where} = {shown} {_TYPE_WORDS[kind]}"
     if kind in ("greater_than_equal", "less_than_equal", "too_long", "too_short", "string_pattern_mismatch",
@@ -387,7 +399,8 @@ def _read_document(path: Path, kind: str) -> tuple[Any, str]:
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"{what} is not valid TOML ({error})") from None
     except json.JSONDecodeError as error:
-        raise ProfileError(f"{what} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+        where = f"line {error.lineno}, column {error.colno}"
+        raise ProfileError(f"{what} is not valid JSON ({error.msg} at {where})") from None
     except ValueError as error:  # NaN / Infinity in JSON
         raise ProfileError(f"{what} is not valid JSON ({error})") from None
     except RecursionError:
@@ -413,7 +426,9 @@ def builtin_protocols() -> dict[str, Protocol]:
 def load_protocol(path_or_name: str | Path) -> Protocol:
     """A built-in protocol by name (e.g. ``"coherent-6"``) or a protocol file (.toml or .json)."""
     text = str(path_or_name)
-    looks_like_file = isinstance(path_or_name, Path) or text.lower().endswith((".toml", ".json")) or "/" in text or "\\" in text
+    looks_like_file = (
+        isinstance(path_or_name, Path) or text.lower().endswith((".toml", ".json")) or "/" in text or "\\" in text
+    )
     if looks_like_file:
         data, what = _read_document(Path(path_or_name), "protocol")
         return _validated(Protocol, data, what)

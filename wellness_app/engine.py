@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -22,13 +23,14 @@ from biosignals.beat_timing import BeatTimeline
 from biosignals.estimator import RRStateEstimator
 from biosignals.heart_rate_measurement import HeartRateParseError, parse_heart_rate_measurement
 from biosignals.sources.base import SensorSource
-from biosignals.sources.virtual import HEART_RATE_MEASUREMENT_UUID, VirtualStrap
+from biosignals.sources.ble import CAPABILITIES_CHARACTERISTIC, CONNECTED_CHARACTERISTIC, GAP_CHARACTERISTIC
+from biosignals.sources.virtual import HEART_RATE_MEASUREMENT_UUID
 from biosignals.types import Beat, PhysioState, SensorPacket
 from generators.arranger import Arranger
 from generators.base import Generator
 from generators.controls import MusicControls
 from generators.mastering import Master
-from generators.output import WavWriter, write_midi
+from generators.output import WavWriter, truncate_messages, write_midi
 from generators.sequencer import Sequencer
 from generators.synth.base import Synth
 from therapy_profiles.policy import Policy, PolicyDecision
@@ -93,6 +95,8 @@ class SessionEngine:
         self.state = PhysioState(t=0.0)
         self.fading_out = False
         self.packets_bad = 0
+        self.last_reported_hr: tuple[float, int] | None = None  # (host time, bpm) from the strap's HR field
+        self.listener = getattr(source, "listener", None)  # the simulated body of a virtual strap, if any
 
         initial = self.arranger.initial_messages()
         self.sequencer.schedule(initial)
@@ -101,6 +105,15 @@ class SessionEngine:
     # -- sensor side ------------------------------------------------------------------------------
     def handle_packet(self, packet: SensorPacket, session_t: float) -> None:
         """Parse one notification and feed its beats to the estimator; a bad packet is counted, never fatal."""
+        if packet.characteristic == GAP_CHARACTERISTIC:
+            self.timeline.mark_gap()
+            self.record.add_event(session_t, "sensor_lost", packet.data.decode("utf-8", "replace")
+                                  + "; the music continues on the plan while the strap reconnects")
+            return
+        if packet.characteristic in (CONNECTED_CHARACTERISTIC, CAPABILITIES_CHARACTERISTIC):
+            self.record.add_event(session_t, packet.characteristic.removeprefix("heartsong:"),
+                                  packet.data.decode("utf-8", "replace"))
+            return
         if packet.characteristic != HEART_RATE_MEASUREMENT_UUID:
             return
         try:
@@ -109,6 +122,8 @@ class SessionEngine:
             self.packets_bad += 1
             self.record.add_event(session_t, "bad_packet", str(error))
             return
+        if measurement.heart_rate_bpm > 0:
+            self.last_reported_hr = (packet.t_arrival, measurement.heart_rate_bpm)
         for beat in self.timeline.add(packet.t_arrival, measurement):
             self._add_beat(beat, session_t)
 
@@ -120,6 +135,14 @@ class SessionEngine:
         })
         if beat.after_gap:
             self.record.add_event(session_t, "gap", "beat stream resumed after a gap; HRV windows restart")
+
+    def _estimate(self, t: float) -> PhysioState:
+        """The estimator's state; when no beats are coming (an HR-only strap) the strap's own HR field stands in
+        for heart rate, and HRV and breathing stay None: no claims without RR intervals."""
+        state = self.estimator.state(t)
+        if state.heart_rate_bpm is None and self.last_reported_hr and t - self.last_reported_hr[0] < 5.0:
+            state = dataclasses.replace(state, heart_rate_bpm=float(self.last_reported_hr[1]))
+        return dataclasses.replace(state, contact=self.timeline.contact)
 
     # -- music side -------------------------------------------------------------------------------
     def _compose_next_bar(self, session_t: float) -> None:
@@ -164,13 +187,15 @@ class SessionEngine:
         return self.bars[0]
 
     def _guide_listener(self, frame: int) -> None:
-        """The virtual listener hears the guide: tell it the audible breath rate and phase."""
-        if isinstance(self.source, VirtualStrap) and self.bars:
+        """The virtual listener hears the music: tell it the audible breath guide and tempo."""
+        if self.listener is not None and self.bars:
             bar = self.bar_at(frame)
-            self.source.listener.set_pacer(bar.decision.controls.breath_rate_bpm, bar.guide_phase(frame))
+            controls = bar.decision.controls
+            self.listener.set_pacer(controls.breath_rate_bpm, bar.guide_phase(frame))
+            self.listener.set_hr_pull(controls.tempo_bpm)
 
     def _record_seconds(self, audible_frame: int) -> None:
-        while self.bars and self.next_second * self.sample_rate <= audible_frame:
+        while self.bars and self.next_second * self.sample_rate < audible_frame:
             frame = self.next_second * self.sample_rate
             bar = self.bar_at(frame)
             controls: MusicControls = bar.decision.controls
@@ -191,18 +216,17 @@ class SessionEngine:
                 "volume": controls.volume,
                 "phase": bar.decision.phase_name,
             }
-            if isinstance(self.source, VirtualStrap):
-                listener = self.source.listener
-                row["virtual_breathing_rate_bpm"] = round(listener.breathing_rate_bpm, 3)
-                row["virtual_heart_rate_bpm"] = round(listener.heart_rate_bpm, 2)
+            if self.listener is not None:
+                row["virtual_breathing_rate_bpm"] = round(self.listener.breathing_rate_bpm, 3)
+                row["virtual_heart_rate_bpm"] = round(self.listener.heart_rate_bpm, 2)
             self.record.add_second(row)
             self.next_second += 1
 
     # -- drivers ----------------------------------------------------------------------------------
     def run_offline(self, wav: WavWriter) -> None:
         """Render the whole session as fast as the machine allows, the virtual strap advanced on the music clock."""
-        if not isinstance(self.source, VirtualStrap):
-            raise TypeError("offline sessions need a simulated sensor (virtual strap)")
+        if not hasattr(self.source, "packets_until"):
+            raise TypeError("offline sessions need a simulated sensor: the virtual strap or a recording")
         total = int(round(self.duration_s * self.sample_rate))
         while self.rendered_frames < total:
             n = min(BLOCK_FRAMES, total - self.rendered_frames)
@@ -210,7 +234,7 @@ class SessionEngine:
             self._guide_listener(self.rendered_frames)
             for packet in self.source.packets_until(t):
                 self.handle_packet(packet, t)
-            self.state = self.estimator.state(t)
+            self.state = self._estimate(t)
             block = self._render_block(n, t)
             wav.write(block)
             self._record_seconds(self.rendered_frames)
@@ -230,7 +254,7 @@ class SessionEngine:
                     break
                 session_t = audible / self.sample_rate
                 self._guide_listener(audible)
-                self.state = self.estimator.state(time.monotonic())
+                self.state = self._estimate(time.monotonic())
                 self._record_seconds(audible)
                 lead_target = min(total, audible + int(LEAD_S * self.sample_rate))
                 while self.rendered_frames < lead_target and player.free_frames() >= BLOCK_FRAMES:
@@ -255,7 +279,9 @@ class SessionEngine:
 
     def finish(self) -> None:
         """Write the MIDI file and the final record. Called once, also after an error, so nothing is lost."""
-        write_midi(self.out_dir / "session.mid", self.midi_messages, self.sample_rate, self.tempo_changes)
+        heard = truncate_messages(self.midi_messages, self.rendered_frames)
+        tempo_changes = [(frame, bpm) for frame, bpm in self.tempo_changes if frame < self.rendered_frames]
+        write_midi(self.out_dir / "session.mid", heard, self.sample_rate, tempo_changes, end_frame=self.rendered_frames)
         self.record.complete = self.rendered_frames >= int(round(self.duration_s * self.sample_rate))
         self.record.save()
 

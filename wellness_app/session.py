@@ -6,6 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from biosignals.sources import SensorError, SensorSource, open_source
 from biosignals.sources.virtual import VirtualStrap
 from generators.output import WavWriter
 from generators.rules import RuleBasedGenerator
@@ -48,6 +49,23 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
+def open_sensor(options: SessionOptions) -> SensorSource:
+    """``virtual``: the simulated strap, driven on the music clock (works offline and live); ``virtual:KIND``:
+    a virtual strap in the Bluetooth lab, read through bleak; ``replay:FILE``: a recording; else a strap address."""
+    if options.sensor == "virtual":
+        return VirtualStrap(seed=options.seed)
+    try:
+        source = open_source(options.sensor, seed=options.seed)
+    except SensorError as error:
+        raise SessionSetupError(str(error)) from None
+    if options.offline and not hasattr(source, "packets_until"):
+        raise SessionSetupError(
+            f"--offline needs a simulated sensor, not {options.sensor!r}: use --sensor virtual or replay:FILE, "
+            "or drop --offline to play live"
+        )
+    return source
+
+
 def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngine, list[str]]:
     """All parts of a session, wired; returns the engine and one-line notices for the user."""
     if options.minutes <= 0 or options.minutes > 240:
@@ -56,8 +74,7 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
         protocol = load_protocol(options.protocol).scaled_to(options.minutes)
     except ProfileError as error:
         raise SessionSetupError(str(error)) from None
-    if options.sensor != "virtual":
-        raise SessionSetupError(f"unknown sensor {options.sensor!r}: use --sensor virtual")
+    source = open_sensor(options)
     out_dir = prepare_out_dir(options.out_dir)
     notices = []
     synth, notice = open_synth(options.synth, SAMPLE_RATE)
@@ -69,7 +86,7 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
         settings={k: str(v) for k, v in asdict(options).items()} | {"synth_used": type(synth).__name__},
     )
     engine = SessionEngine(
-        source=VirtualStrap(seed=options.seed),
+        source=source,
         policy=Policy(protocol),
         generator=RuleBasedGenerator(seed=options.seed),
         synth=synth,

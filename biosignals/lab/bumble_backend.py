@@ -44,8 +44,8 @@ _UUID_LIST_TYPES = (
 
 
 def _expand(uuid: Any) -> str:
-    raw = bytes(reversed(uuid.to_bytes(force_128=True)))
-    h = raw.hex()
+    """A Bumble UUID (16- or 128-bit, stored little-endian) as bleak's lower-case 128-bit string."""
+    h = bytes(reversed(uuid.to_bytes(force_128=True))).hex()
     return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 

@@ -86,7 +86,7 @@ class VirtualBleStrap:
         if kind not in STRAP_KINDS:
             raise ValueError(f"unknown virtual strap kind {kind!r}: use one of {', '.join(STRAP_KINDS)}")
         self.kind = kind
-        index = STRAP_KINDS.index(kind) + 1
+        index = STRAP_KINDS.index(kind) + 1  # the address's last byte is 1 + the kind's index (the UI relies on it)
         self.address = address or f"C0:DE:00:00:{seed % 256:02X}:{index:02X}"
         self.name = name or {"hrs": "Virtual HRS Strap", "hr-only": "Virtual HR-only Strap", "h10": "Polar H10 0A1B2C3D"}[kind]
         self.listener = listener if listener is not None else VirtualListener(seed=seed)

@@ -103,11 +103,6 @@ class StrapInfo:
     offers_pmd: bool | None
 
 
-def _bluetooth_unavailable(exc: BaseException) -> SensorError:
-    """bleak without a Bluetooth stack raises plain FileNotFoundError/OSError (no D-Bus socket), or its own error."""
-    return SensorError(NO_BLUETOOTH)
-
-
 async def discover_straps(
     timeout: float = 5.0,
     *,
@@ -127,7 +122,7 @@ async def discover_straps(
             timeout=timeout, return_adv=True, service_uuids=[HEART_RATE_SERVICE_UUID], backend=scanner_backend, **backend_kwargs
         )
     except (OSError, BleakError) as exc:
-        raise _bluetooth_unavailable(exc) from exc
+        raise SensorError(NO_BLUETOOTH) from exc  # bleak without BlueZ raises plain OSError
     straps = []
     for device, adv in sorted(found.values(), key=lambda pair: -pair[1].rssi):
         offers_pmd = None
@@ -233,7 +228,7 @@ class BleStrapSource(SensorSource):
                 self.address, timeout=timeout, backend=self._scanner_backend, **self._backend_kwargs
             )
         except (OSError, BleakError) as exc:
-            raise _bluetooth_unavailable(exc) from exc
+            raise SensorError(NO_BLUETOOTH) from exc  # bleak without BlueZ raises plain OSError
 
     async def _connect(self, device: BLEDevice) -> None:
         """Connect, read what the strap is, subscribe to heart rate, start PMD; emit CONNECTED."""

@@ -119,6 +119,16 @@ class ReplaySource(SensorSource):
         self._t0 = 0.0
         self._stopped = asyncio.Event()
 
+    def packets_until(self, t: float) -> list[SensorPacket]:
+        """Offline sessions: the packets recorded up to ``t`` seconds after the recording's start, each once."""
+        if not self.header:
+            self.header, self._packets = load_recording(self.path)
+            self._next = 0
+        start = self._next
+        while self._next < len(self._packets) and self._packets[self._next].t_arrival <= t:
+            self._next += 1
+        return self._packets[start:self._next]
+
     async def start(self) -> None:
         self.header, self._packets = load_recording(self.path)
         self.name = f"replay of {self.header.get('source', 'a sensor')}"

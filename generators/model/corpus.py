@@ -26,6 +26,7 @@ TICKS_PER_BEAT = 4  # sixteenth-note grid; a beat is a quarter note
 BAR_BEATS = (2, 3, 4, 6)  # bar lengths (quarter notes) kept; others (9/8, 5/4, ...) are dropped
 SOURCES = ("oneills1850", "ryansMammoth", "airdsAirs", "bach")
 ESSEN = "essenFolksong"
+PENTATONIC_SHARE = 0.93  # duration share inside a pentatonic scale that makes a tune (gapped, passing notes) pentatonic
 VALID_FRACTION = 0.1  # share of pieces held out, chosen by a hash of the piece's title
 CORPUS_VERSION = 1  # bump when extraction changes, so stale caches are not reused
 
@@ -55,14 +56,15 @@ def cache_dir() -> Path:
 def mode_of_melody(rel_pitches: np.ndarray, weights: np.ndarray, declared: str) -> str:
     """Label a tonic-relative melody with one of MODES.
 
-    A melody that uses only the five notes of a pentatonic scale is pentatonic; otherwise the heptatonic
+    A melody with PENTATONIC_SHARE of its duration on the five notes of a pentatonic scale (a gapped tune
+    with passing notes, common in Irish and Scottish music) is pentatonic; otherwise the heptatonic
     mode whose scale holds the most duration-weighted notes wins, ties going to the ``declared`` mode
     (the ABC K: field or the key analysis), so a tune with one stray accidental keeps its declared mode.
     """
     hist = np.bincount(rel_pitches % 12, weights=weights, minlength=12)
-    used = set(np.flatnonzero(hist > 0).tolist())
+    hist = hist / hist.sum()
     for penta in ("pentatonic-major", "pentatonic-minor"):
-        if used <= set(MODE_STEPS[penta]) and 0 in used:
+        if hist[list(MODE_STEPS[penta])].sum() >= PENTATONIC_SHARE:
             return penta
     best, best_in = declared, -1.0
     for mode in ("major", "minor", "dorian", "lydian", "mixolydian"):
@@ -120,7 +122,7 @@ def _piece_from_part(part, name: str, source: str, tonic: int, declared: str) ->
     return Piece(name=name, source=source, tonic=tonic, mode=mode, bars=bars)
 
 
-def _parse_abc_file(path: str) -> list[Piece]:
+def parse_abc_file(path: str) -> list[Piece]:
     """Every tune of one ABC file; the tonic and mode come from its K: field."""
     from music21 import converter, key, stream
 
@@ -165,7 +167,7 @@ def _parse_chorale(path: str) -> list[Piece]:
 
 
 def _jobs(include_essen: bool) -> list[tuple[str, str]]:
-    """(parser, path) jobs, largest first so the worker pool finishes evenly."""
+    """(parser, path) jobs, largest file first so the worker pool finishes evenly."""
     from music21 import corpus
 
     jobs = []
@@ -174,7 +176,8 @@ def _jobs(include_essen: bool) -> list[tuple[str, str]]:
     jobs += [("chorale", str(p)) for p in corpus.chorales.Iterator(returnType="filename")]
     if include_essen:
         jobs = [j for j in jobs if not re.search(r"essenFolksong/test", j[1])]
-    return jobs
+    size = lambda j: Path(j[1]).stat().st_size if j[0] == "abc" else 0  # noqa: E731 (chorales are small)
+    return sorted(jobs, key=size, reverse=True)
 
 
 def _run_job(job: tuple[str, str]) -> list[Piece]:
@@ -184,7 +187,7 @@ def _run_job(job: tuple[str, str]) -> list[Piece]:
 
         path = str(corpus.getWork(path))
         return _parse_chorale(path)
-    return _parse_abc_file(path)
+    return parse_abc_file(path)
 
 
 def _split_of(name: str) -> int:
@@ -194,8 +197,8 @@ def _split_of(name: str) -> int:
     return int(h / 0xFFFFFFFF < VALID_FRACTION)
 
 
-def _pack(pieces: list[Piece]) -> dict[str, np.ndarray]:
-    """Flatten pieces into the npz arrays described in ``load_corpus``."""
+def pack_pieces(pieces: list[Piece]) -> dict[str, np.ndarray]:
+    """Flatten pieces into the npz arrays described in ``load_corpus``, dropping exact duplicates."""
     piece_rows, bar_rows, note_rows, names = [], [], [], []
     seen = set()
     for p in pieces:
@@ -258,13 +261,18 @@ def build_corpus(include_essen: bool = False, limit: int | None = None, progress
                            disable=not progress, unit="file"):
             pieces += result
     pieces.sort(key=lambda p: p.name)  # worker order is not deterministic; the data hash must be
-    arrays = _pack(pieces)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays, meta=np.array(json.dumps({
-        "include_essen": include_essen, "limit": limit, "version": CORPUS_VERSION, "hash": data_hash(arrays)})))
-    tmp.replace(out)
+    save_corpus(pack_pieces(pieces), out, include_essen=include_essen, limit=limit)
     return out
+
+
+def save_corpus(arrays: dict[str, np.ndarray], path: Path, **meta) -> None:
+    """Write ``pack_pieces`` arrays (atomically) with a JSON meta record holding the data hash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    record = dict(meta, version=CORPUS_VERSION, hash=data_hash(arrays))
+    np.savez_compressed(tmp, **{k: arrays[k] for k in ("pieces", "bars", "notes", "names")},
+                        meta=np.array(json.dumps(record)))
+    tmp.replace(path)
 
 
 def load_corpus(path: Path | str) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ N_HIDDEN = 256
 N_LAYER = 2
 DROPOUT = 0.1
 BATCH_SIZE = 32
-SEQ_LEN = 192  # tokens per training window (about 7 bars)
+SEQ_LEN = 128  # tokens per training window (about 5 bars)
 LEARNING_RATE = 3e-3
 MIN_LR_FRACTION = 0.05  # cosine decay floor, as a fraction of LEARNING_RATE
 WARMUP_STEPS = 100
@@ -98,7 +98,7 @@ def train(corpus: Path | str | None = None, out: Path | str = CHECKPOINT, *, inc
         batch_size=batch_size, seq_len=seq_len, learning_rate=learning_rate, max_steps=max_steps,
         max_minutes=max_minutes, seed=seed, threads=threads, warmup_steps=WARMUP_STEPS,
         weight_decay=WEIGHT_DECAY, grad_clip=GRAD_CLIP, min_lr_fraction=MIN_LR_FRACTION,
-        include_essen=bool(arrays["meta"]["include_essen"]), corpus_file=corpus.name,
+        include_essen=bool(arrays["meta"].get("include_essen", False)), corpus_file=corpus.name,
         train_tokens=int(len(train_stream)), valid_tokens=int(len(valid_stream))).items()}
 
     def lr_at(step: int) -> float:

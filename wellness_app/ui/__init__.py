@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 
@@ -32,6 +33,10 @@ def prepare_kivy_environment(*, offscreen: bool, size: tuple[int, int] | None = 
     if offscreen:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"
     from kivy.config import Config
+    from kivy.logger import Logger
+
+    Logger.setLevel(logging.WARNING)
+    Logger.addFilter(_drop_clipboard_probe)
 
     width, height = size or (1280, 800)
     Config.set("graphics", "width", str(width))
@@ -57,6 +62,13 @@ async def run_app(app, driver=None) -> None:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
+
+
+def _drop_clipboard_probe(record: logging.LogRecord) -> bool:
+    """Kivy logs a traceback for every clipboard tool it probes (xclip, xsel) and does not find; the app only
+    needs SDL's clipboard, so those probes are noise."""
+    message = str(record.msg)
+    return not (message.startswith(("xclip", "xsel", "Cutbuffer")))
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -94,6 +94,53 @@ class WallClockPlayer:
             self._resumed_at = time.monotonic()
 
 
+class HoldablePlayer:
+    """Wraps ``LivePlayer`` so a session can pause: while held it accepts no more audio, so the engine stops
+    rendering and the music clock (``frames_played``) stands still once the queued audio has played.
+
+    Pausing first lowers the master to silence and lets ``PAUSE_TAIL_S`` of that fade be rendered, so the music
+    ends softly; what was already queued (up to the engine's ``LEAD_S``) still plays first.
+    """
+
+    PAUSE_TAIL_S = 0.3
+
+    def __init__(self, player, engine) -> None:
+        self.player = player
+        self.engine = engine
+        self.hold_from_frame: int | None = None
+
+    @property
+    def frames_played(self) -> int:
+        return self.player.frames_played
+
+    @property
+    def error(self):
+        return self.player.error
+
+    @property
+    def underruns(self) -> int:
+        return self.player.underruns
+
+    def free_frames(self) -> int:
+        if self.hold_from_frame is not None and self.engine.rendered_frames >= self.hold_from_frame:
+            return 0
+        return self.player.free_frames()
+
+    def write(self, block) -> None:
+        self.player.write(block)
+
+    def pause(self) -> None:
+        self.engine.master.set_volume(0.0)
+        self.hold_from_frame = self.engine.rendered_frames + int(self.PAUSE_TAIL_S * self.engine.sample_rate)
+
+    def resume(self, volume: float) -> None:
+        self.engine.master.set_volume(volume)
+        self.hold_from_frame = None
+
+    def close(self) -> None:
+        self.player.close()
+
+
 @dataclass
 class SessionView:
     """Everything the session screen shows, taken at one instant. Unknown values are None."""
@@ -155,16 +202,14 @@ class SessionRunner:
         engine, notices = build_engine(options)
         if accelerated_speed is not None:
             return cls(engine, mode="accelerated", speed=accelerated_speed, notices=notices)
-        try:
-            from generators.player import AudioDeviceError, LivePlayer
+        from generators.player import AudioDeviceError, LivePlayer
 
+        try:
             player = LivePlayer(sample_rate=engine.sample_rate, device=device)
             player.open()
-            return cls(engine, mode="live", player=player, notices=notices)
-        except (ImportError, OSError, RuntimeError) as error:  # no player module, or no device
-            reason = str(error)
-        except AudioDeviceError as error:  # noqa: F821 - defined when the import above succeeded
-            reason = str(error)
+            return cls(engine, mode="live", player=HoldablePlayer(player, engine), notices=notices)
+        except AudioDeviceError as error:
+            reason = str(error).split(";")[0]
         notices.append(f"No sound output ({reason}). The session runs in real time and the music is saved "
                        f"to {engine.out_dir / 'session.wav'}.")
         player = WallClockPlayer(engine.sample_rate)
@@ -226,7 +271,7 @@ class SessionRunner:
             return
         if self.mode == "accelerated":
             self._resume.clear()
-        elif hasattr(self.player, "pause"):
+        else:
             self.player.pause()
         self.status = "paused"
 
@@ -235,14 +280,20 @@ class SessionRunner:
             return
         if self.mode == "accelerated":
             self._resume.set()
-        elif hasattr(self.player, "resume"):
+        elif isinstance(self.player, HoldablePlayer):
+            self.player.resume(self.volume)
+        else:
             self.player.resume()
         self.status = "running"
 
     def set_volume(self, volume: float) -> None:
-        """Listener's volume 0-1 (linear), applied by the master stage, smoothed; on top of the protocol's level."""
+        """Listener's volume 0-1 (linear), applied by the master stage, smoothed; on top of the protocol's level.
+
+        Heard after the audio already queued (up to the engine's LEAD_S), since the master runs at render time.
+        """
         self.volume = min(max(volume, 0.0), 1.0)
-        self.engine.master.set_volume(self.volume)
+        if self.status != "paused":
+            self.engine.master.set_volume(self.volume)
 
     async def stop(self) -> None:
         """Fade out and end the session; everything so far is saved (the record is marked incomplete)."""

@@ -12,7 +12,7 @@ from wellness_app.ui.widgets import CalmButton, Header, Text, scrolling_column
 
 SCAN_TIMEOUT_S = 6.0
 BLUETOOTH_HELP = (
-    "Bluetooth looks unavailable. Check that it is switched on (Linux: `bluetoothctl power on`), that the strap "
+    "Check that Bluetooth is switched on (Linux: `bluetoothctl power on`), that the strap "
     "is moist and worn, and, on Android, that Heartsong may use Nearby devices and Location. "
     "Meanwhile you can use a virtual strap."
 )
@@ -40,18 +40,18 @@ class StrapChoice:
         return "  ·  ".join(parts)
 
 
-VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap (simulated listener)", badges=("RR", "contact"))
+VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap, in-process (simulated listener)", badges=("RR", "contact"))
 
 
-def _as_choice(found) -> StrapChoice:
-    """Adapt a scan result from ``biosignals.sources.scan_straps`` (duck-typed: the BLE issue defines it)."""
-    badges = tuple(b for b, flag in (("RR", "has_rr"), ("contact", "has_contact"), ("ECG", "has_ecg"), ("ACC", "has_acc"))
-                   if getattr(found, flag, False))
-    return StrapChoice(spec=getattr(found, "spec", None) or f"ble:{getattr(found, 'address', '')}",
-                       name=getattr(found, "name", None) or "unnamed strap",
-                       rssi_dbm=getattr(found, "rssi_dbm", getattr(found, "rssi", None)),
-                       battery_percent=getattr(found, "battery_percent", None),
-                       badges=tuple(getattr(found, "badges", ()) or badges))
+def strap_choice(info, *, virtual: bool = False) -> StrapChoice:
+    """A ``biosignals.sources.ble.StrapInfo`` from a scan as a list row; lab straps get their ``virtual:<kind>`` spec."""
+    spec = info.address
+    if virtual:
+        from biosignals.lab.peripherals import STRAP_KINDS
+
+        spec = f"virtual:{STRAP_KINDS[int(info.address[-2:], 16) - 1]}"  # the lab numbers its kinds in the address
+    badges = ("ECG", "ACC") if info.offers_pmd else ()
+    return StrapChoice(spec, info.name or "unnamed strap", rssi_dbm=info.rssi_dbm, badges=badges)
 
 
 class SensorScreen(Screen):
@@ -100,32 +100,37 @@ class SensorScreen(Screen):
     def scan(self) -> None:
         if self._scan_task is not None and not self._scan_task.done():
             return
+        self.scan_button.disabled = True
         self._scan_task = asyncio.get_event_loop().create_task(self._scan())
 
     async def _scan(self) -> None:
-        self.scan_button.disabled = True
+        from biosignals.sources import scan_straps
+
         self.status.text = f"Scanning for straps (up to {SCAN_TIMEOUT_S:.0f} s)…"
+        problems = []
+        self.choices = []
         try:
-            from biosignals.sources import scan_straps
-        except ImportError:
-            self.status.text = ("Bluetooth scanning is not available in this build yet; virtual straps only.")
-            self.choices = []
-        else:
+            self.choices += [strap_choice(i) for i in await scan_straps(virtual=False, timeout=SCAN_TIMEOUT_S)]
+        except Exception as error:  # BLE errors vary by platform: show the one-line reason and the way on
+            reason = str(error).split(":")[0]  # the rest of a SensorError is command-line advice
+            problems.append(f"{reason}. {BLUETOOTH_HELP}")
+        if self.show_virtual:
             try:
-                found = await scan_straps(virtual=False, timeout=SCAN_TIMEOUT_S)
-                self.choices = [_as_choice(f) for f in found]
-                self.status.text = (f"Found {len(self.choices)} strap(s)." if self.choices else
-                                    "No strap found. Wear the strap (moisten the electrodes) and scan again.")
-            except Exception as error:  # BLE errors vary by platform: show the one-line reason and the way on
-                self.choices = []
-                self.status.text = f"{error}. {BLUETOOTH_HELP}"
-        finally:
-            self.scan_button.disabled = False
+                lab = await scan_straps(virtual=True, timeout=1.0)
+                self.choices += [strap_choice(i, virtual=True) for i in lab]
+            except Exception as error:
+                problems.append(f"Virtual Bluetooth straps unavailable: {error}")
+        real = sum(1 for c in self.choices if not c.spec.startswith("virtual"))
+        self.status.text = " ".join(problems) or (
+            f"Found {real} strap(s) nearby." if real else
+            "No strap found nearby. Wear the strap (moisten the electrodes) and scan again.")
+        self.scan_button.disabled = False
         self.rebuild()
 
     def rebuild(self) -> None:
         self.column.clear_widgets()
-        shown = self.choices + ([VIRTUAL_STRAP] if self.show_virtual else [])
+        shown = [c for c in self.choices if self.show_virtual or not c.spec.startswith("virtual")]
+        shown += [VIRTUAL_STRAP] if self.show_virtual else []
         if not shown:
             self.column.add_widget(Text("No straps to show.", colour=theme.TEXT_MUTED))
         for choice in shown:

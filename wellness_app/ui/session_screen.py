@@ -15,9 +15,8 @@ from wellness_app.ui import theme
 from wellness_app.ui.widgets import BreathGuide, CalmButton, CoherenceMeter, LineChart, Stat, Tachogram, Text
 
 CHART_REFRESH_S = 0.5  # charts change slowly; redrawing them twice a second keeps frames cheap
-COHERENCE_DEFINITION = ("Coherence (0-1): how regular the heart-rhythm wave is at the breathing rate, as "
-                        "biosignals.estimator defines it. \"--\" = not available (too few clean beats, or not "
-                        "computed by this estimator).")
+COHERENCE_DEFINITION = ("coherence 0-1: regularity of the heart-rhythm wave at the breathing rate "
+                        "(biosignals.estimator). -- = not available yet")
 EYES_CLOSED_DIM = 0.12
 
 
@@ -78,16 +77,16 @@ class SessionScreen(Screen):
         self.body = BoxLayout(spacing=theme.GAP)
         self.guide = BreathGuide(size_hint=(1, 1))
         self.side = BoxLayout(orientation="vertical", spacing=theme.GAP)
-        stats = BoxLayout(spacing=theme.GAP, size_hint_y=0.3)
-        self.hr_stat = Stat("heart rate, beats/min (mean of last 10 s)", colour=theme.HEART)
+        stats = BoxLayout(spacing=theme.GAP, size_hint_y=None, height=Stat.HEIGHT)
+        self.hr_stat = Stat("heart rate, beats/min\n(mean of the last 10 s)", colour=theme.HEART)
         self.breath_stat = Stat("breathing, breaths/min", colour=theme.BREATH)
         stats.add_widget(self.hr_stat)
         stats.add_widget(self.breath_stat)
         self.side.add_widget(stats)
-        self.coherence = CoherenceMeter(size_hint_y=0.18, definition=COHERENCE_DEFINITION)
+        self.coherence = CoherenceMeter(size_hint_y=None, definition=COHERENCE_DEFINITION)
         self.side.add_widget(self.coherence)
-        self.tachogram = Tachogram(size_hint_y=0.26)
-        self.breath_chart = LineChart(size_hint_y=0.26, title="breathing (lavender) vs guide (green)",
+        self.tachogram = Tachogram(size_hint_y=0.35)
+        self.breath_chart = LineChart(size_hint_y=0.35, title="breathing (lavender) vs guide (green)",
                                       y_unit="breaths/min")
         self.side.add_widget(self.tachogram)
         self.side.add_widget(self.breath_chart)
@@ -95,12 +94,14 @@ class SessionScreen(Screen):
         self.body.add_widget(self.side)
         root.add_widget(self.body)
 
-        controls = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
-        controls.add_widget(Label(text="Volume", font_size=theme.FONT_SMALL, color=theme.TEXT_MUTED,
-                                  size_hint_x=None, width=theme.BUTTON_HEIGHT * 1.3))
+        self.controls = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+        volume_row = BoxLayout(spacing=theme.GAP)
+        volume_row.add_widget(Label(text="Volume", font_size=theme.FONT_SMALL, color=theme.TEXT_MUTED,
+                                    size_hint_x=None, width=theme.BUTTON_HEIGHT * 1.3))
         self.volume = Slider(min=0, max=1, value=1, cursor_size=(theme.BUTTON_HEIGHT * 0.5,) * 2)
         self.volume.bind(value=lambda _s, v: app.runner and app.runner.set_volume(v))
-        controls.add_widget(self.volume)
+        volume_row.add_widget(self.volume)
+        buttons = BoxLayout(spacing=theme.GAP)
         self.pause_button = CalmButton("Pause")
         self.pause_button.bind(on_release=lambda *_: self.toggle_pause())
         self.stop_button = CalmButton("Stop")
@@ -108,9 +109,11 @@ class SessionScreen(Screen):
         self.eyes_button = CalmButton("Eyes closed")
         self.eyes_button.bind(on_release=lambda *_: self.eyes_closed(True))
         for button in (self.pause_button, self.stop_button, self.eyes_button):
-            button.size_hint_x = 0.55
-            controls.add_widget(button)
-        root.add_widget(controls)
+            button.size_hint_y = 1
+            buttons.add_widget(button)
+        self.controls.add_widget(volume_row)
+        self.controls.add_widget(buttons)
+        root.add_widget(self.controls)
         self.layer.add_widget(root)
         self.add_widget(self.layer)
         self.bind(size=self._arrange)
@@ -119,8 +122,15 @@ class SessionScreen(Screen):
         """Side by side on a landscape window; guide above the numbers on a portrait phone."""
         portrait = self.height > self.width
         self.body.orientation = "vertical" if portrait else "horizontal"
-        self.guide.size_hint = (1, 0.42) if portrait else (0.48, 1)
-        self.side.size_hint = (1, 0.58) if portrait else (0.52, 1)
+        self.guide.size_hint = (1, 0.36) if portrait else (0.48, 1)
+        self.side.size_hint = (1, 0.64) if portrait else (0.52, 1)
+        # a phone has room for one chart: the tachogram; breathing vs target stays in the breathing caption
+        if portrait and self.breath_chart.parent is self.side:
+            self.side.remove_widget(self.breath_chart)
+        elif not portrait and self.breath_chart.parent is None:
+            self.side.add_widget(self.breath_chart)
+        self.controls.orientation = "vertical" if portrait else "horizontal"
+        self.controls.height = theme.BUTTON_HEIGHT * 2 + theme.GAP if portrait else theme.BUTTON_HEIGHT
 
     def on_enter(self, *_):
         self._ending = False

@@ -23,7 +23,11 @@ class Text(Label):
         self.bind(width=lambda *_: setattr(self, "text_size", (self.width, None)))
         if fit_height:
             self.size_hint_y = None
-            self.bind(texture_size=lambda *_: setattr(self, "height", self.texture_size[1] + theme.GAP / 2))
+            self.bind(texture_size=self._fit)
+            self._fit()
+
+    def _fit(self, *_):
+        self.height = self.texture_size[1] + theme.GAP / 2 if self.text else 0
 
 
 class Panel(BoxLayout):
@@ -133,8 +137,8 @@ class BreathGuide(Widget):
         self._fill.pos, self._fill.size = (cx - r, cy - r), (2 * r, 2 * r)
         self._label.text = self.caption or ("breathe in" if self.inhaling else "breathe out")
         self._label.color = (*theme.BACKGROUND[:3], self.dim)
-        self._label.center = self.center
         self._label.size = (2 * r, theme.FONT_LARGE * 1.5)
+        self._label.center = self.center
 
 
 class LineChart(Widget):
@@ -256,6 +260,7 @@ class CoherenceMeter(Widget):
     """A horizontal gauge for the coherence score; ``None`` shows "--" (too few clean beats to say).
 
     ``maximum`` is the top of the scale; the definition text names the formula so the number means something.
+    With ``size_hint_y=None`` its height follows the wrapped definition.
     """
 
     value = ObjectProperty(None, allownone=True)
@@ -298,6 +303,9 @@ class CoherenceMeter(Widget):
         self._caption.texture_update()
         self._caption.size = self._caption.texture_size
         self._caption.x, self._caption.top = self.x, bar_y - theme.GAP / 2
+        needed = theme.FONT_LARGE * 1.6 + theme.GAP / 2 + self._caption.height
+        if self.size_hint_y is None and abs(self.height - needed) > 1:
+            self.height = needed
 
 
 class Stat(BoxLayout):
@@ -305,12 +313,14 @@ class Stat(BoxLayout):
 
     value = StringProperty("--")
     caption = StringProperty("")
+    HEIGHT = theme.FONT_NUMBER * 1.25 + theme.FONT_SMALL * 2.6
 
     def __init__(self, caption: str, *, colour=theme.TEXT, **kwargs) -> None:
-        super().__init__(orientation="vertical", **kwargs)
-        self._value = Label(font_size=theme.FONT_NUMBER, color=colour, bold=True)
-        self._caption = Label(font_size=theme.FONT_SMALL, color=theme.TEXT_MUTED, size_hint_y=0.45,
-                              halign="center", valign="top")
+        super().__init__(orientation="vertical", size_hint_y=None, height=self.HEIGHT, **kwargs)
+        self._value = Label(font_size=theme.FONT_NUMBER, color=colour, bold=True, size_hint_y=None,
+                            height=theme.FONT_NUMBER * 1.25)
+        self._caption = Label(font_size=theme.FONT_SMALL, color=theme.TEXT_MUTED, size_hint_y=None,
+                              height=theme.FONT_SMALL * 2.6, halign="center", valign="top")
         self._caption.bind(size=lambda w, s: setattr(w, "text_size", s))
         self.add_widget(self._value)
         self.add_widget(self._caption)

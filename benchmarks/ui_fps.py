@@ -1,0 +1,84 @@
+"""Frames per second of the Kivy app during a real-time session (virtual strap, live charts), peak memory, and
+audio underruns caused by a late engine. Run under a display, e.g.:
+
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python benchmarks/ui_fps.py --seconds 30
+
+Without a sound card the session runs in the app's ``files`` mode: the same ``run_live`` on the app's loop,
+paced by a wall-clock player that counts an underrun whenever the music was not rendered in time. Goal: >= 30 fps.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+GOAL_FPS = 30.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds of session to measure (default 30)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds ignored after the session starts")
+    parser.add_argument("--accelerated", type=float, default=None, metavar="SPEED",
+                        help="measure the accelerated mode instead (offline engine in a worker thread)")
+    args = parser.parse_args()
+    os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
+    from wellness_app.ui import prepare_kivy_environment, run_app
+
+    prepare_kivy_environment(offscreen=not os.environ.get("DISPLAY"))
+    from kivy.clock import Clock
+
+    from wellness_app.ui.app import HeartsongApp
+
+    app = HeartsongApp(accelerated=args.accelerated, quick_minutes=max(2.0, (args.seconds + args.warmup) / 60 + 1))
+    result = {}
+
+    async def driver(app):
+        try:
+            await asyncio.sleep(0.5)
+            app.sensor_spec = "virtual"
+            app.plan_session("coherent-6", app.quick_minutes, label="benchmark")
+            await app.start_session()
+            await asyncio.sleep(args.warmup)
+            frame_times = []
+            last = time.perf_counter()
+            start_frames, start = Clock.frames, last
+            while time.perf_counter() - start < args.seconds:
+                frames = Clock.frames
+                while Clock.frames == frames:
+                    await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                frame_times.append(now - last)
+                last = now
+            elapsed = time.perf_counter() - start
+            result.update(
+                fps=(Clock.frames - start_frames) / elapsed,
+                p95_ms=1000 * sorted(frame_times)[int(0.95 * len(frame_times))],
+                median_ms=1000 * statistics.median(frame_times),
+                mode=app.runner.mode,
+                underruns=getattr(app.runner.player, "underruns", None),
+                tachogram_points=app.screens["session"].tachogram.point_count,
+            )
+        finally:
+            app.stop()
+
+    asyncio.run(run_app(app, driver))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    display = "Xvfb/X11" if os.environ.get("DISPLAY") else "SDL offscreen"
+    print(f"display {display}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
+    print(f"fps {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
+          f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms")
+    print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']}; "
+          f"tachogram points {result['tachogram_points']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The listener's whole path through the Kivy app, Home -> Sensor -> Session -> Summary -> History, with a
+virtual strap in accelerated mode (engine offline path paced to 8x real time: real engine, real estimator,
+no sound card needed). Asserts the screens show the live values; saves a screenshot of every screen."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ui_driver import frames, launch, press, run_flow_subprocess, shot, wait_until  # noqa: E402
+
+SPEED = 8.0
+MINUTES = 1.0
+
+
+async def flow(app, obs: dict) -> None:
+    from kivy.core.window import Window
+
+    from wellness_app.ui.sensor import VIRTUAL_STRAP
+
+    await frames(5)
+    obs["shots"] = [await shot("home")]
+    home = app.screens["home"]
+    press(home.quick_start)
+    await wait_until(lambda: app.manager.current == "sensor", 100, "Sensor screen")
+    sensor = app.screens["sensor"]
+    await wait_until(lambda: not sensor.scan_button.disabled, 2000, "scan finished")
+    obs["sensor_status"] = sensor.status.text
+    obs["sensor_rows"] = [row.text for row in sensor.column.children[::-1]]
+    obs["shots"].append(await shot("sensor"))
+    sensor.select(VIRTUAL_STRAP)
+    press(sensor.start_button)
+    await wait_until(lambda: app.manager.current == "session", 1500, "Session screen")
+
+    screen = app.screens["session"]
+    samples = []
+    paused = {}
+    while app.manager.current == "session":
+        view = app.runner.view()
+        samples.append({
+            "elapsed_s": view.elapsed_s, "guide_phase": screen.guide.phase, "view_phase": view.guide_phase,
+            "guide_expansion": screen.guide.expansion, "hr_text": screen.hr_stat.value,
+            "breath_text": screen.breath_stat.value, "coherence_text": screen.coherence.shown_text,
+            "tachogram_points": screen.tachogram.point_count, "time_text": screen.time_label.text,
+            "phase_text": screen.phase_label.text, "music_text": screen.music_label.text,
+        })
+        if view.elapsed_s > 30 and "shot" not in paused:
+            paused["shot"] = True
+            obs["shots"].append(await shot("session"))
+            Window.size = (448, 800)  # width*3 bytes a multiple of 4: Kivy reads pixels with GL_PACK_ALIGNMENT 4
+            await frames(4)
+            obs["shots"].append(await shot("session-portrait"))
+            Window.size = (1280, 800)
+            press(screen.pause_button)
+            await frames(2)
+            before = app.runner.view().elapsed_s
+            await frames(30)
+            paused["held_s"] = app.runner.view().elapsed_s - before
+            paused["label"] = screen.phase_label.text
+            press(screen.pause_button)
+            press(screen.eyes_button)
+            await frames(3)
+            obs["shots"].append(await shot("session-eyes-closed"))
+            obs["overlay_shown"] = screen.overlay is not None
+            screen.overlay.on_touch_down(None)
+            obs["overlay_after_touch"] = screen.overlay is not None
+        await frames(1)
+    obs["samples"], obs["pause"] = samples, paused
+    obs["mode"] = app.runner.mode
+
+    await wait_until(lambda: app.manager.current == "summary", 100, "Summary screen")
+    summary = app.screens["summary"]
+    obs["summary_after"] = summary.after_values
+    obs["summary_chart_points"] = [chart.point_count for chart in summary.charts]
+    press(summary.rating_buttons[3])
+    obs["sidecar"] = json.loads((app.session_folder / "app.json").read_text())
+    obs["record_complete"] = json.loads((app.session_folder / "session.json").read_text())["summary"]["complete"]
+    obs["wav_bytes"] = (app.session_folder / "session.wav").stat().st_size
+    obs["shots"].append(await shot("summary"))
+    press(summary.children[0].children[0])  # Done
+    await wait_until(lambda: app.manager.current == "home", 50, "back Home")
+    app.go("history")
+    await frames(5)
+    obs["history_rows"] = len(app.screens["history"].sessions)
+    obs["history_trend_points"] = app.screens["history"].trend.point_count
+    obs["shots"].append(await shot("history"))
+    Window.size = (448, 800)  # width*3 bytes a multiple of 4: Kivy reads pixels with GL_PACK_ALIGNMENT 4
+    app.go("home")
+    await frames(6)
+    obs["shots"].append(await shot("home-portrait"))
+
+
+def test_listener_flow(tmp_path):
+    obs = run_flow_subprocess(__file__, tmp_path)
+    assert obs["mode"] == "accelerated"
+    assert any(row.startswith("Virtual HRS Strap") for row in obs["sensor_rows"]), "lab straps listed when asked for"
+    assert "Bluetooth" in obs["sensor_status"], "no adapter here: the screen says so and how to go on"
+
+    samples = obs["samples"]
+    late = [s for s in samples if s["elapsed_s"] > 20]
+    assert late and all(s["hr_text"].replace(".", "").isdigit() for s in late), "heart rate shown as a number"
+    assert 40 < float(late[-1]["hr_text"]) < 120
+    phases = [s["guide_phase"] for s in samples if s["view_phase"] is not None]
+    assert all(s["guide_phase"] == s["view_phase"] for s in samples if s["view_phase"] is not None), \
+        "the guide widget shows the phase of the bar being heard"
+    assert max(phases) > 0.8 and min(phases) < 0.2, "the guide went through whole breaths"
+    assert sum(abs(b - a) > 0.5 for a, b in zip(phases, phases[1:])) >= 3, "several breaths began"
+    expansions = [s["guide_expansion"] for s in samples]
+    assert max(expansions) > 0.9 and min(expansions) < 0.1, "the circle grew and shrank"
+    assert late[-1]["tachogram_points"] >= 20, "tachogram drew the beats"
+    assert late[-1]["coherence_text"] == "--", "coherence is not computed by this estimator: shown as --"
+    assert "beats/min" in late[-1]["music_text"] and "left" in late[-1]["time_text"]
+    assert obs["pause"]["held_s"] == 0.0 and obs["pause"]["label"].startswith("Paused")
+    assert obs["overlay_shown"] and not obs["overlay_after_touch"]
+
+    assert obs["record_complete"] and obs["wav_bytes"] > 48000 * 2 * 2 * 50
+    assert obs["summary_after"]["heart_rate_bpm"] is not None
+    assert min(obs["summary_chart_points"]) >= 30
+    assert obs["sidecar"]["rating"] == 4 and obs["sidecar"]["mode"] == "accelerated"
+    assert obs["history_rows"] == 1 and obs["history_trend_points"] >= 1
+    assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
+
+
+if __name__ == "__main__":
+    observations: dict = {}
+
+    async def driver(app):
+        await flow(app, observations)
+
+    launch(driver, accelerated=SPEED, quick_minutes=MINUTES)
+    Path(sys.argv[1]).write_text(json.dumps(observations, default=str))
