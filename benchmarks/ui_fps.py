@@ -28,11 +28,17 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds ignored after the session starts")
     parser.add_argument("--accelerated", type=float, default=None, metavar="SPEED",
                         help="measure the accelerated mode instead (offline engine in a worker thread)")
+    parser.add_argument("--no-vsync", action="store_true",
+                        help="do not wait for vertical sync on buffer swaps (Xvfb has no real refresh to wait for)")
     args = parser.parse_args()
     os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
     from wellness_app.ui import prepare_kivy_environment, run_app
 
     prepare_kivy_environment(offscreen=not os.environ.get("DISPLAY"))
+    if args.no_vsync:
+        from kivy.config import Config
+
+        Config.set("graphics", "vsync", "0")
     from kivy.clock import Clock
 
     from wellness_app.ui.app import HeartsongApp
@@ -48,15 +54,10 @@ def main() -> int:
             await app.start_session()
             await asyncio.sleep(args.warmup)
             frame_times = []
-            last = time.perf_counter()
-            start_frames, start = Clock.frames, last
-            while time.perf_counter() - start < args.seconds:
-                frames = Clock.frames
-                while Clock.frames == frames:
-                    await asyncio.sleep(0.001)
-                now = time.perf_counter()
-                frame_times.append(now - last)
-                last = now
+            tick = Clock.schedule_interval(lambda dt: frame_times.append(dt), 0)
+            start_frames, start = Clock.frames, time.perf_counter()
+            await asyncio.sleep(args.seconds)
+            tick.cancel()
             elapsed = time.perf_counter() - start
             result.update(
                 fps=(Clock.frames - start_frames) / elapsed,
@@ -72,7 +73,9 @@ def main() -> int:
     asyncio.run(run_app(app, driver))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     display = "Xvfb/X11" if os.environ.get("DISPLAY") else "SDL offscreen"
-    print(f"display {display}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
+    tuning = ", vsync off" if args.no_vsync else ""
+    tuning += f", LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}" if "LP_NUM_THREADS" in os.environ else ""
+    print(f"display {display}{tuning}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
     print(f"fps {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
           f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms")
     print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']}; "

@@ -100,6 +100,43 @@ def cmd_protocols(args) -> int:
     return 0
 
 
+def cmd_scan(args) -> int:
+    import asyncio
+
+    from biosignals.sources import SensorError, scan_straps
+
+    try:
+        straps = asyncio.run(scan_straps(virtual=args.virtual, timeout=args.timeout))
+    except SensorError as error:
+        raise CliError(str(error)) from None
+    if not straps:
+        print("no heart-rate straps found: wear the strap (moisten the electrodes) and scan again")
+        return 0
+    print(f"{'address':<20} {'name':<24} {'RSSI':>8}  PMD (ECG/ACC)")
+    for strap in straps:
+        rssi = f"{strap.rssi_dbm} dBm" if strap.rssi_dbm is not None else "--"
+        pmd = {True: "yes", False: "no", None: "not probed"}[strap.offers_pmd]
+        print(f"{strap.address:<20} {strap.name or '(no name)':<24} {rssi:>8}  {pmd}")
+    return 0
+
+
+def cmd_record(args) -> int:
+    import asyncio
+
+    from biosignals.sources import SensorError, open_source
+    from biosignals.sources.replay import record_session
+
+    try:
+        source = open_source(args.sensor)
+        count = asyncio.run(record_session(source, args.minutes, args.out, sensor=args.sensor))
+    except SensorError as error:
+        raise CliError(str(error)) from None
+    except OSError as error:
+        raise CliError(f"cannot write recording {args.out} ({error.strerror or error}): choose another --out") from None
+    print(f"recorded {count} packets to {args.out}; replay with --sensor replay:{args.out}")
+    return 0
+
+
 def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="session length in minutes (default 3)")
     parser.add_argument("--out", default="out/demo" if demo else "out/session", help="output directory")
@@ -114,7 +151,9 @@ def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None
         parser.add_argument("--offline", action="store_true", help="render files without playing")
     else:
         parser.add_argument("--protocol", required=True, help="protocol name (see `heartsong protocols`) or file")
-        parser.add_argument("--sensor", default="virtual", help="sensor: virtual")
+        parser.add_argument("--sensor", default="virtual",
+                            help="virtual (simulated listener), virtual:hrs|hr-only|h10 (Bluetooth lab), "
+                                 "replay:FILE, or a strap address")
         parser.add_argument("--offline", action="store_true",
                             help="run faster than real time and render files without a sound card")
 
@@ -130,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     session = sub.add_parser("session", help="a guided session with a chosen protocol and sensor")
     _add_session_options(session, demo=False)
     session.set_defaults(func=cmd_session)
+
+    scan = sub.add_parser("scan", help="list heart-rate straps in range")
+    scan.add_argument("--virtual", action="store_true", help="scan the virtual sensor lab instead of Bluetooth")
+    scan.add_argument("--timeout", type=float, default=5.0, help="seconds to scan (default 5)")
+    scan.set_defaults(func=cmd_scan)
+
+    record = sub.add_parser("record", help="record a strap's raw packets to a replayable file")
+    record.add_argument("--sensor", required=True, help="strap address, virtual:hrs|hr-only|h10")
+    record.add_argument("--minutes", type=float, required=True, help="how long to record")
+    record.add_argument("--out", required=True, help="recording file (JSON Lines)")
+    record.set_defaults(func=cmd_record)
 
     protocols = sub.add_parser("protocols", help="list the built-in protocols")
     protocols.set_defaults(func=cmd_protocols)

@@ -129,7 +129,7 @@ class SessionEngine:
 
     def _add_beat(self, beat: Beat, session_t: float) -> None:
         self.estimator.add_beat(beat)
-        self.record.beats.append({
+        self.record.add_beat({
             "t_s": round(beat.t - self.t0_host, 4), "rr_raw": beat.rr_raw, "rr_ms": round(beat.rr_ms, 2),
             "after_gap": beat.after_gap,
         })
@@ -155,7 +155,7 @@ class SessionEngine:
         if not self.tempo_changes or self.tempo_changes[-1][1] != controls.tempo_bpm:
             self.tempo_changes.append((self.composed_frames, controls.tempo_bpm))
         self.bars.append(ScheduledBar(self.composed_frames, n_frames, decision))
-        self.record.decisions.append({
+        self.record.add_decision({
             "t_s": round(self.composed_frames / self.sample_rate, 3),
             "phase": decision.phase_name,
             "guide_rate_bpm": round(controls.breath_rate_bpm, 3),

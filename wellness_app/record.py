@@ -58,6 +58,12 @@ class SessionRecord:
             self.save()
             self._last_save_t = row["t_s"]
 
+    def add_beat(self, row: dict[str, Any]) -> None:
+        self.beats.append(row)
+
+    def add_decision(self, row: dict[str, Any]) -> None:
+        self.decisions.append(row)
+
     def add_event(self, t_s: float, kind: str, message: str) -> None:
         self.events.append({"t_s": round(t_s, 3), "kind": kind, "message": message})
 

@@ -42,7 +42,8 @@ async def record_session(source: SensorSource, minutes: float, path: str | os.Pa
     count = 0
     await source.start()
     try:
-        with path.open("w", encoding="utf-8") as out:
+        # Health data: readable by the user alone.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
             out.write(json.dumps(_header(source, sensor)) + "\n")
             t_first: float | None = None
             try:

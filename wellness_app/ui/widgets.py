@@ -199,9 +199,7 @@ class LineChart(Widget):
             for i, label in enumerate(self._labels):
                 y = bottom + height * i / self.GRID_LINES
                 Line(points=[left, y, left + width, y], width=1)
-                label.text = f"{y0 + (y1 - y0) * i / self.GRID_LINES:.0f}"
-                label.texture_update()
-                label.size = label.texture_size
+                _set_label(label, f"{y0 + (y1 - y0) * i / self.GRID_LINES:.0f}")
                 label.right, label.center_y = left - theme.GAP / 2, y
             for points, colour in self.series:
                 Color(*colour)
@@ -213,10 +211,16 @@ class LineChart(Widget):
                         Line(points=flat, width=1.8)
                     elif flat:
                         Ellipse(pos=(flat[0] - 3, flat[1] - 3), size=(6, 6))
-        self._title.text = self.title + (f"  ({self.y_unit})" if self.y_unit else "")
-        self._title.texture_update()
-        self._title.size = self._title.texture_size
+        _set_label(self._title, self.title + (f"  ({self.y_unit})" if self.y_unit else ""))
         self._title.x, self._title.top = left, self.top
+
+
+def _set_label(label: Label, text: str) -> None:
+    """Size a label to its text, rendering the text only when it changed (text rendering dominates chart cost)."""
+    if label.text != text or not label.texture:
+        label.text = text
+        label.texture_update()
+        label.size = label.texture_size
 
 
 def _runs(points):
@@ -294,9 +298,7 @@ class CoherenceMeter(Widget):
             Color(*theme.INHALE)
             if fill > 0:
                 RoundedRectangle(pos=(left, bar_y), size=(max(width * fill, bar_h), bar_h), radius=[bar_h / 2])
-        self._number.text = self.shown_text
-        self._number.texture_update()
-        self._number.size = self._number.texture_size
+        _set_label(self._number, self.shown_text)
         self._number.x, self._number.center_y = self.x, bar_y + bar_h / 2
         self._caption.text_size = (self.width, None)
         self._caption.text = self.definition
