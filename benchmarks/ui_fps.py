@@ -30,11 +30,13 @@ def main() -> int:
                         help="measure the accelerated mode instead (offline engine in a worker thread)")
     parser.add_argument("--no-vsync", action="store_true",
                         help="do not wait for vertical sync on buffer swaps (Xvfb has no real refresh to wait for)")
+    parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
     os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
     from wellness_app.ui import prepare_kivy_environment, run_app
 
-    prepare_kivy_environment(offscreen=not os.environ.get("DISPLAY"))
+    prepare_kivy_environment(offscreen=not os.environ.get("DISPLAY"), size=size)
     if args.no_vsync:
         from kivy.config import Config
 
@@ -75,7 +77,7 @@ def main() -> int:
     display = "Xvfb/X11" if os.environ.get("DISPLAY") else "SDL offscreen"
     tuning = ", vsync off" if args.no_vsync else ""
     tuning += f", LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}" if "LP_NUM_THREADS" in os.environ else ""
-    print(f"display {display}{tuning}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
+    print(f"display {display}{tuning}, window {args.size}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
     print(f"fps {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
           f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms")
     print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']}; "

@@ -57,7 +57,7 @@ class Beat:
 class PhysioState:
     """The listener's estimated state at time ``t`` (s). A value is None when it cannot be estimated honestly.
 
-    Definitions (windows and formulas) are documented in ``biosignals.estimator``.
+    Definitions (windows and formulas) are documented in ``biosignals.estimator`` and the modules it names.
     """
 
     t: float
@@ -72,3 +72,13 @@ class PhysioState:
     contact: bool | None = None  # strap skin contact, None when the strap cannot tell
     beats_in_window: int = 0  # clean beats in the 60 s HRV window
     artifact_percent: float | None = None  # share of beats corrected or rejected, last 60 s
+    pnn50: float | None = None  # % of successive RR differences > 50 ms, last 60 s
+    lf_power_ms2: float | None = None  # LF 0.04-0.15 Hz power, last 120 s (biosignals.hrv)
+    hf_power_ms2: float | None = None  # HF 0.15-0.40 Hz power, last 120 s
+    lf_hf: float | None = None  # LF / HF
+    coherence_peak_hz: float | None = None  # frequency of the coherence peak
+    rsa_amplitude_bpm: float | None = None  # heart-rate swing at the breathing rhythm, peak to trough
+    breathing_source: str | None = None  # sources fused into the breathing values, e.g. "acc+rr"
+    breath_phase_confidence: float = 0.0  # 0-1, how far breath_phase can be trusted
+    signal_quality: float | None = None  # 0 (unusable) to 1 (clean), None before any input (biosignals.quality)
+    quality_issues: tuple[str, ...] = ()  # e.g. ("no_contact",), ("artifacts_high", "low_rsa")

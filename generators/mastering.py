@@ -12,15 +12,17 @@ VOLUME_SMOOTHING_S = 0.05
 
 
 class Master:
-    """Streams stereo blocks through gain, fades and limiter. ``volume`` 0-1 (linear) glides to its target.
+    """Streams stereo blocks through gain, fades and limiter. ``volume`` 0-1 (linear) glides to its target;
+    ``makeup_db`` is a fixed gain in dB applied with it.
 
     Limiter: the peak envelope follows any rise instantly (so the ceiling holds without look-ahead) and falls
     with time constant RELEASE_S; gain = min(1, ceiling / envelope).
     """
 
     def __init__(self, sample_rate: int = 48000, fade_in_s: float = 3.0, volume: float = 1.0,
-                 ceiling: float = CEILING) -> None:
+                 ceiling: float = CEILING, makeup_db: float = 0.0) -> None:
         self.sample_rate = sample_rate
+        self.makeup = 10 ** (makeup_db / 20)  # fixed gain before the limiter: soft synth output to listening level
         self.fade_in_frames = max(int(round(fade_in_s * sample_rate)), 0)
         self.ceiling = ceiling
         self.frame = 0
@@ -59,7 +61,7 @@ class Master:
         if self.fade_out_start is not None:
             progress = np.clip((frames - self.fade_out_start) / self.fade_out_frames, 0.0, 1.0)
             gain *= 0.5 + 0.5 * np.cos(np.pi * progress)
-        signal = np.asarray(block, dtype=np.float64) * gain[:, None]
+        signal = np.asarray(block, dtype=np.float64) * (gain * self.makeup)[:, None]
         out = signal * self._limiter_gain(np.abs(signal).max(axis=1))[:, None]
         self.frame += n
         return np.clip(out, -self.ceiling, self.ceiling).astype(np.float32)

@@ -82,7 +82,7 @@ class SessionEngine:
 
         self.arranger = Arranger(sample_rate)
         self.sequencer = Sequencer(synth)
-        self.master = Master(sample_rate)
+        self.master = Master(sample_rate, makeup_db=synth.makeup_db)
         self.timeline = BeatTimeline()
         self.estimator = RRStateEstimator()
         self.midi_messages = []

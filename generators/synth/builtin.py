@@ -172,6 +172,8 @@ class BuiltinSynth(Synth):
     Output is the same whatever the block sizes used to render it (to float rounding).
     """
 
+    makeup_db = 6.0
+
     def __init__(self, sample_rate: int = 48000, max_voices: int = 24) -> None:
         self.sample_rate = sample_rate
         self.max_voices = max_voices
