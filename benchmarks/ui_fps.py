@@ -22,6 +22,26 @@ sys.path.insert(0, str(ROOT))
 GOAL_FPS = 30.0
 
 
+def BareGuide():
+    """A Kivy app showing one BreathGuide whose phase advances every frame: the platform's drawing floor."""
+    from kivy.app import App
+    from kivy.clock import Clock
+
+    from wellness_app.ui.widgets import BreathGuide
+
+    class Bare(App):
+        def build(self):
+            guide = BreathGuide()
+            Clock.schedule_interval(lambda dt: setattr(guide, "phase", (guide.phase + dt / 10) % 1.0), 0)
+            return guide
+
+    return Bare()
+
+
+async def _run_bare(app, driver) -> None:
+    await asyncio.gather(app.async_run(async_lib="asyncio"), driver(app))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of session to measure (default 30)")
@@ -31,6 +51,8 @@ def main() -> int:
     parser.add_argument("--no-vsync", action="store_true",
                         help="do not wait for vertical sync on buffer swaps (Xvfb has no real refresh to wait for)")
     parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
+    parser.add_argument("--bare", action="store_true",
+                        help="baseline: the same window showing only an animated breath guide (no app, no session)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
@@ -45,40 +67,44 @@ def main() -> int:
 
     from wellness_app.ui.app import HeartsongApp
 
-    app = HeartsongApp(accelerated=args.accelerated, quick_minutes=max(2.0, (args.seconds + args.warmup) / 60 + 1))
+    app = BareGuide() if args.bare else HeartsongApp(
+        accelerated=args.accelerated, quick_minutes=max(2.0, (args.seconds + args.warmup) / 60 + 1))
     result = {}
 
     async def driver(app):
         try:
             await asyncio.sleep(0.5)
-            app.sensor_spec = "virtual"
-            app.plan_session("coherent-6", app.quick_minutes, label="benchmark")
-            await app.start_session()
+            if not args.bare:
+                app.sensor_spec = "virtual"
+                app.plan_session("coherent-6", app.quick_minutes, label="benchmark")
+                await app.start_session()
             await asyncio.sleep(args.warmup)
             frame_times = []
             tick = Clock.schedule_interval(lambda dt: frame_times.append(dt), 0)
-            start_frames, start = Clock.frames, time.perf_counter()
+            start_frames, start = Clock.frames_displayed, time.perf_counter()
             await asyncio.sleep(args.seconds)
             tick.cancel()
             elapsed = time.perf_counter() - start
+            if args.bare:
+                result.update(mode="bare window", underruns=None, tachogram_points=None)
+            else:
+                result.update(mode=app.runner.mode, underruns=getattr(app.runner.player, "underruns", None),
+                              tachogram_points=app.screens["session"].tachogram.point_count)
             result.update(
-                fps=(Clock.frames - start_frames) / elapsed,
+                fps=(Clock.frames_displayed - start_frames) / elapsed,
                 p95_ms=1000 * sorted(frame_times)[int(0.95 * len(frame_times))],
                 median_ms=1000 * statistics.median(frame_times),
-                mode=app.runner.mode,
-                underruns=getattr(app.runner.player, "underruns", None),
-                tachogram_points=app.screens["session"].tachogram.point_count,
             )
         finally:
             app.stop()
 
-    asyncio.run(run_app(app, driver))
+    asyncio.run(run_app(app, driver) if not args.bare else _run_bare(app, driver))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     display = "Xvfb/X11" if os.environ.get("DISPLAY") else "SDL offscreen"
     tuning = ", vsync off" if args.no_vsync else ""
     tuning += f", LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}" if "LP_NUM_THREADS" in os.environ else ""
     print(f"display {display}{tuning}, window {args.size}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
-    print(f"fps {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
+    print(f"fps (frames drawn per second) {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
           f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms")
     print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']}; "
           f"tachogram points {result['tachogram_points']}")

@@ -1,40 +1,34 @@
-"""A streaming estimator of heart rate, HRV and breathing (from respiratory sinus arrhythmia) over recent beats.
+"""The streaming estimator: beats (and, from a Polar H10, ECG and ACC samples) in, a ``PhysioState`` per beat out.
 
-Definitions used for ``PhysioState`` (t is the time passed to ``state(t)``, in the beats' host seconds):
+Definitions used for ``PhysioState`` (values as of the latest beat; t is the time passed to ``state(t)``):
 
-Segment. Only beats since the last ``after_gap`` beat count: no window spans a gap. The gap beat itself
-starts the new segment (its RR is real; its difference with the beat before the gap is not).
+Segment. Only beats since the last ``after_gap`` beat count: no window spans a gap. The gap beat starts the new
+segment. ECG or ACC chunks more than ``MAX_SAMPLE_GAP_S`` after the previous one restart their own filters.
 
-Artifacts. A beat is an artifact when its RR differs by more than 20 % from the median RR of its up to
-two neighbours on each side in the segment (catches an ectopic beat and its compensatory pause while
-leaving respiratory swings, which change RR by far less between neighbours, alone). Artifacts are left
-out of every value below; ``artifact_percent`` is their share of the beats in the 60 s window.
+Artifacts (``biosignals.artifacts``, Lipponen & Tarvainen 2019). On every new beat the last ``KEEP_S`` (150 s)
+of the segment are classified and corrected; ``artifact_percent`` = flagged beats among those that ended in
+the last 60 s. Every value below uses the corrected series on its RR time axis (cumulative corrected RR from
+the start of the first interval, anchored at the least-delayed arrival, see ``respiration.rr_time_axis``).
 
-- ``heart_rate_bpm``: 60000 / mean RR (ms) of the clean beats that ended in the last 10 s, i.e. beats per
-  minute over that stretch; None with fewer than 3 such beats.
-- ``rr_ms``: the latest clean RR.
-- ``rmssd_ms`` (hrv_rmssd): sqrt(mean((RR[k] - RR[k-1])^2)) over successive pairs of clean beats that
-  both ended in the last 60 s; ``sdnn_ms`` (hrv_sdnn): population standard deviation (ddof=0) of the clean
-  RRs in the last 60 s. Both None with fewer than 20 clean beats in the window.
-- ``breathing_rate_bpm`` (rsp_rate from RSA): the beats of the last 60 s are placed on their RR time axis
-  (cumulative RR, anchored at the beat whose arrival-based time was least delayed, so timing jitter of
-  the notifications does not enter), artifacts are replaced by linear interpolation, the tachogram is
-  resampled at 4 Hz, linearly detrended and Hann-windowed, and its periodogram (zero-padded to 1024
-  points) is searched for the highest peak in 0.05-0.5 Hz (3-30 breaths/min), refined by parabolic
-  interpolation of the log power. None with less than 20 s of beats or when fewer than 2 cycles of the
-  peak fit in the window.
-- ``breathing_confidence``: the share of the 0.05-0.5 Hz power that lies within the peak's main lobe
-  (± 2 / window length Hz): near 1 for a clean breathing rhythm, typically 0.2-0.45 for white noise (the
-  highest of ~27 independent noise bins and its lobe).
-- ``breath_phase``: heart rate rises on inhale and falls on exhale, so the breath starts at the heart-rate
-  trough (RR peak). A sinusoid at the peak frequency is least-squares fitted to the detrended heart-rate
-  signal (negated RR) over the last two breath periods; phase = position in that sinusoid's cycle at t,
-  0 at its trough (start of inhale), 0.5 at its crest (start of exhale for a symmetric breath).
-- ``coherence`` is not computed by this estimator (None).
-- ``contact`` is not known to it (None); ``BeatTimeline.contact`` has it.
+- ``heart_rate_bpm``: 60000 / mean corrected RR over the last 10 s; None with fewer than 3 intervals.
+- ``rr_ms``: the latest corrected RR.
+- ``rmssd_ms``, ``sdnn_ms`` (ddof = 1), ``pnn50`` (``biosignals.hrv``): last 60 s, at least 20 intervals.
+- ``lf_power_ms2``, ``hf_power_ms2``, ``lf_hf``: ``hrv.hrv_frequency`` over the last 120 s (Task Force's minimum
+  for LF); None until the segment spans 120 s.
+- ``coherence``, ``coherence_peak_hz``: ``hrv.hrv_coherence`` over the last 64 s, recomputed every 5 s of beats;
+  None until the segment spans 64 s.
+- Breathing (``biosignals.respiration``): from RR (RSA) on every beat, from ECG R-peak amplitude when ECG
+  arrives, from chest ACC (re-estimated at most once a second); fused with quality weights into
+  ``breathing_rate_bpm`` + ``breathing_confidence`` and ``breath_phase`` + ``breath_phase_confidence``;
+  ``breathing_source`` names the sources that agreed.
+- ``rsa_amplitude_bpm``: peak-to-trough heart-rate swing of the fitted RR breathing sinusoid (bpm).
+- ``signal_quality``, ``quality_issues``: ``biosignals.quality``; HRV values are None when it says so, RR-based
+  breathing gets weight 0 with low RSA.
+- Stale: when no beat arrived for ``STALE_S`` (5 s) every beat-derived value is None.
 
-Cost: windows are trimmed on ``add_beat``; the spectral analysis runs at most once per new beat and is
-reused by later ``state`` calls, so calling ``state`` every audio block is cheap.
+Cost: per beat, artifact correction and spectra over at most 150 s of beats (~ a few hundred intervals); per
+ECG/ACC chunk, O(chunk) filtering; ``state(t)`` only evaluates the cached fit at t, so it is cheap to call
+every audio block.
 """
 from __future__ import annotations
 
@@ -43,159 +37,195 @@ import math
 
 import numpy as np
 
+from biosignals import hrv
+from biosignals.artifacts import correct_rr
+from biosignals.ecg import RPeakDetector
+from biosignals.quality import SignalQuality, assess_quality
+from biosignals.respiration import (
+    WINDOW_S,
+    AccRespiration,
+    BreathingEstimate,
+    FusedBreathing,
+    Fusion,
+    rr_time_axis,
+    rsp_from_edr,
+    rsp_from_rr,
+)
 from biosignals.types import Beat, PhysioState
 
 HR_WINDOW_S = 10.0
 HRV_WINDOW_S = 60.0
-RESAMPLE_HZ = 4.0
-N_FFT = 1024
-BAND_HZ = (0.05, 0.5)
-ARTIFACT_FRACTION = 0.20
+LF_HF_WINDOW_S = 120.0
+KEEP_S = 150.0
+COHERENCE_EVERY_S = 5.0
+ACC_EVERY_S = 1.0
+STALE_S = 5.0
 MIN_HR_BEATS = 3
 MIN_HRV_BEATS = 20
-MIN_BREATHING_SPAN_S = 20.0
+MAX_SAMPLE_GAP_S = 1.0
 
 
-class _Breathing:
-    """The spectral breathing estimate computed once per beat: rate, confidence and the fitted sinusoid."""
+class PhysioEstimator:
+    """Feed beats (``add_beat``), ECG (``add_ecg``) and ACC (``add_acc``) in time order; ask ``state(t)`` any time."""
 
-    __slots__ = ("rate_bpm", "confidence", "frequency_hz", "cos_coef", "sin_coef", "t_ref")
-
-    def __init__(self, rate_bpm, confidence, frequency_hz, cos_coef, sin_coef, t_ref):
-        self.rate_bpm = rate_bpm
-        self.confidence = confidence
-        self.frequency_hz = frequency_hz
-        self.cos_coef = cos_coef
-        self.sin_coef = sin_coef
-        self.t_ref = t_ref
-
-    def phase_at(self, t: float) -> float:
-        """Breath phase 0-1 at host time t: 0 at the trough of the fitted heart-rate sinusoid."""
-        crest = math.atan2(self.sin_coef, self.cos_coef)  # fitted = R cos(w (t - t_ref) - crest)
-        angle = 2.0 * math.pi * self.frequency_hz * (t - self.t_ref) - crest - math.pi
-        return (angle / (2.0 * math.pi)) % 1.0
-
-
-class RRStateEstimator:
-    """Feed beats in time order with ``add_beat``; ask ``state(t)`` as often as needed."""
-
-    def __init__(self) -> None:
+    def __init__(self, ecg_rate_hz: float = 130.0, acc_rate_hz: float = 200.0) -> None:
         self._beats: collections.deque[Beat] = collections.deque()
-        self._dirty = True
-        self._times = self._rr = self._clean = np.empty(0)
-        self._breathing: _Breathing | None = None
+        self._dirty = False
+        self._contact: bool | None = None
+        self._ecg = RPeakDetector(ecg_rate_hz)
+        self._ecg_last_t: float | None = None
+        self._r_peaks: collections.deque[tuple[float, float]] = collections.deque()
+        self._acc = AccRespiration(acc_rate_hz)
+        self._acc_last_t: float | None = None
+        self._acc_estimate_t = -math.inf
+        self._fusion = Fusion()
+        self._estimates: dict[str, BreathingEstimate | None] = {"rr": None, "ecg": None, "acc": None}
+        self._stuck: tuple[int, ...] = ()
+        self._coherence: hrv.Coherence | None = None
+        self._coherence_t = -math.inf
+        self._values: dict = {}
+        self._quality: SignalQuality | None = None
 
+    # -- inputs -----------------------------------------------------------------------------------
     def add_beat(self, beat: Beat) -> None:
         """Add one beat; an ``after_gap`` beat discards everything before it (a new segment starts)."""
         if beat.after_gap:
             self._beats.clear()
+            self._coherence, self._coherence_t = None, -math.inf
         self._beats.append(beat)
-        while self._beats[0].t < beat.t - HRV_WINDOW_S:
+        while self._beats[0].t < beat.t - KEEP_S:
             self._beats.popleft()
         self._dirty = True
 
+    def set_contact(self, contact: bool | None) -> None:
+        """Skin contact as the strap reports it (``BeatTimeline.contact``); None when it cannot tell."""
+        self._contact = contact
+
+    def add_ecg(self, samples_uv: np.ndarray, times_s: np.ndarray) -> None:
+        """Add an ECG chunk (µV, one host time in s per sample, e.g. a decoded PMD frame at 130 Hz)."""
+        if len(times_s) == 0:
+            return
+        if self._ecg_last_t is not None and times_s[0] - self._ecg_last_t > MAX_SAMPLE_GAP_S:
+            self._ecg.reset()
+            self._r_peaks.clear()
+        self._ecg_last_t = float(times_s[-1])
+        for peak in self._ecg.add(samples_uv, times_s):
+            self._r_peaks.append((peak.t, peak.amplitude_uv))
+        while self._r_peaks and self._r_peaks[0][0] < self._ecg_last_t - WINDOW_S:
+            self._r_peaks.popleft()
+
+    def add_acc(self, samples_mg: np.ndarray, times_s: np.ndarray) -> None:
+        """Add an ACC chunk: (n, 3) mg with one host time in s per sample (a decoded PMD frame at 200 Hz)."""
+        if len(times_s) == 0:
+            return
+        if self._acc_last_t is not None and times_s[0] - self._acc_last_t > MAX_SAMPLE_GAP_S:
+            self._acc.reset()
+        self._acc_last_t = float(times_s[-1])
+        self._acc.add(samples_mg, times_s)
+
+    # -- per-beat work ----------------------------------------------------------------------------
     def _refresh(self) -> None:
-        """Per-beat work, done once after new beats: arrays, artifact mask, spectral breathing estimate."""
-        beats = list(self._beats)
-        self._times = np.array([b.t for b in beats])
-        self._rr = np.array([b.rr_ms for b in beats])
-        self._clean = ~artifact_mask(self._rr)
-        self._breathing = _estimate_breathing(self._times, self._rr, self._clean)
+        beats = self._beats
+        arrival = np.fromiter((b.t for b in beats), float, len(beats))
+        raw = np.fromiter((b.rr_ms for b in beats), float, len(beats))
+        t_last = arrival[-1]
+        corrected = correct_rr(raw)
+        rr = corrected.rr_ms
+        axis = rr_time_axis(arrival, raw)
+        times = axis[0] - raw[0] / 1000.0 + np.cumsum(rr) / 1000.0
+        in_minute = arrival > t_last - HRV_WINDOW_S
+        artifact_percent = 100.0 * corrected.flagged[in_minute].sum() / in_minute.sum()
+
+        values: dict = {"rr_ms": float(rr[-1]), "artifact_percent": artifact_percent}
+        recent = rr[times > t_last - HR_WINDOW_S]
+        values["heart_rate_bpm"] = 60000.0 / recent.mean() if len(recent) >= MIN_HR_BEATS else None
+        window = rr[times > t_last - HRV_WINDOW_S]
+        values["beats_in_window"] = len(window)
+        if len(window) >= MIN_HRV_BEATS:
+            values.update(rmssd_ms=hrv.hrv_rmssd(window), sdnn_ms=hrv.hrv_sdnn(window), pnn50=hrv.hrv_pnn50(window))
+        span = times[-1] - (times[0] - rr[0] / 1000.0)
+        if span >= LF_HF_WINDOW_S:
+            bands = hrv.hrv_frequency(rr[times > t_last - LF_HF_WINDOW_S])
+            values.update(lf_power_ms2=bands["hrv_lf"], hf_power_ms2=bands["hrv_hf"], lf_hf=bands["hrv_lf_hf"])
+        if span >= hrv.COHERENCE_WINDOW_S and t_last - self._coherence_t >= COHERENCE_EVERY_S:
+            try:
+                self._coherence = hrv.hrv_coherence(rr[times > t_last - hrv.COHERENCE_WINDOW_S - 5.0])
+                self._coherence_t = t_last
+            except ValueError:  # the corrected series is a beat short of 64 s: wait for the next beat
+                pass
+        if span < hrv.COHERENCE_WINDOW_S:
+            self._coherence = None
+
+        in_breath = times > t_last - WINDOW_S
+        rr_breathing = rsp_from_rr(times[in_breath], rr[in_breath])
+        self._estimates["rr"] = rr_breathing
+        if rr_breathing is not None:
+            swing_ms = 2.0 * math.hypot(rr_breathing.cos_coef, rr_breathing.sin_coef)
+            mean_rr = float(rr[in_breath].mean())
+            values["rsa_amplitude_bpm"] = 60000.0 * swing_ms / mean_rr ** 2
+        self._values = values
         self._dirty = False
 
+    def _refresh_samples(self, t: float) -> None:
+        """ECG and ACC breathing estimates; ACC at most once per ``ACC_EVERY_S``."""
+        if len(self._r_peaks) >= 10:
+            peaks = np.asarray(self._r_peaks)
+            self._estimates["ecg"] = rsp_from_edr(peaks[:, 0], peaks[:, 1])
+        else:
+            self._estimates["ecg"] = None
+        if self._acc_last_t is not None and t - self._acc_estimate_t >= ACC_EVERY_S:
+            self._stuck = self._acc.stuck_axes()
+            self._estimates["acc"] = self._acc.estimate(self._stuck)
+            self._acc_estimate_t = t
+
+    # -- output -----------------------------------------------------------------------------------
     def state(self, t: float) -> PhysioState:
-        """The estimated state at host time ``t`` (s) from the beats added so far; see the module docstring."""
+        """The estimated state at host time ``t`` (s) from everything added so far; see the module docstring."""
         if self._dirty:
             self._refresh()
-        in_window = (self._times > t - HRV_WINDOW_S) & (self._times <= t)
-        n_window = int(in_window.sum())
-        if n_window == 0:
-            return PhysioState(t=t)
-        rr = self._rr[in_window]
-        clean = self._clean[in_window]
-        n_clean = int(clean.sum())
+            self._refresh_samples(t)
+        elif self._acc_last_t is not None and t - self._acc_estimate_t >= ACC_EVERY_S:
+            self._refresh_samples(t)
+        fresh_beats = bool(self._beats) and t - self._beats[-1].t <= STALE_S
+        values = self._values if fresh_beats else {}
+        estimates = dict(self._estimates)
+        if not fresh_beats:
+            estimates["rr"] = None
+        if self._ecg_last_t is None or t - self._ecg_last_t > STALE_S:
+            estimates["ecg"] = None
+        if self._acc_last_t is None or t - self._acc_last_t > STALE_S:
+            estimates["acc"] = None
+        if not values and not any(estimates.values()):
+            return PhysioState(t=t, contact=self._contact,
+                               quality_issues=("no_contact",) if self._contact is False else ())
 
-        recent = clean & (self._times[in_window] > t - HR_WINDOW_S)
-        heart_rate = 60000.0 / rr[recent].mean() if recent.sum() >= MIN_HR_BEATS else None
-        rmssd = sdnn = None
-        if n_clean >= MIN_HRV_BEATS:
-            rmssd = hrv_rmssd(rr, clean)
-            sdnn = float(rr[clean].std())
-        breathing = self._breathing
+        quality = assess_quality(contact=self._contact, artifact_percent=values.get("artifact_percent"),
+                                 stuck_axes=self._stuck if estimates["acc"] is not None or self._stuck else (),
+                                 rsa_amplitude_bpm=values.get("rsa_amplitude_bpm"))
+        fused: FusedBreathing | None = self._fusion.fuse(list(estimates.values()), t, quality.weights)
+        hrv_values = {}
+        if quality.hrv_ok and values:
+            hrv_values = {k: values.get(k) for k in ("rmssd_ms", "sdnn_ms", "pnn50", "lf_power_ms2", "hf_power_ms2", "lf_hf")}
+            if self._coherence is not None:
+                hrv_values.update(coherence=self._coherence.hrv_coherence, coherence_peak_hz=self._coherence.peak_hz)
+        beat_values = {k: values.get(k) for k in ("heart_rate_bpm", "rr_ms", "artifact_percent", "rsa_amplitude_bpm")}
+        if self._contact is False:
+            beat_values = {}
         return PhysioState(
             t=t,
-            heart_rate_bpm=heart_rate,
-            rr_ms=float(rr[clean][-1]) if n_clean else None,
-            rmssd_ms=rmssd,
-            sdnn_ms=sdnn,
-            breathing_rate_bpm=breathing.rate_bpm if breathing else None,
-            breathing_confidence=breathing.confidence if breathing else 0.0,
-            breath_phase=breathing.phase_at(t) if breathing else None,
-            beats_in_window=n_clean,
-            artifact_percent=100.0 * (n_window - n_clean) / n_window,
+            **beat_values,
+            **hrv_values,
+            beats_in_window=values.get("beats_in_window", 0),
+            breathing_rate_bpm=fused.rate_bpm if fused else None,
+            breathing_confidence=fused.confidence if fused else 0.0,
+            breath_phase=fused.phase if fused else None,
+            breath_phase_confidence=fused.phase_confidence if fused else 0.0,
+            breathing_source="+".join(sorted(fused.sources)) if fused else None,
+            contact=self._contact,
+            signal_quality=quality.score,
+            quality_issues=quality.issues,
         )
 
 
-def artifact_mask(rr_ms: np.ndarray) -> np.ndarray:
-    """True where an RR differs by more than 20 % from the median of its up to 2 neighbours on each side."""
-    n = len(rr_ms)
-    mask = np.zeros(n, dtype=bool)
-    if n < 3:
-        return mask
-    padded = np.concatenate([[np.nan, np.nan], rr_ms, [np.nan, np.nan]])
-    neighbours = np.stack([padded[0:n], padded[1:n + 1], padded[3:n + 3], padded[4:n + 4]])
-    reference = np.nanmedian(neighbours, axis=0)
-    return np.abs(rr_ms - reference) > ARTIFACT_FRACTION * reference
-
-
-def hrv_rmssd(rr_ms: np.ndarray, clean: np.ndarray) -> float | None:
-    """RMSSD (ms) over successive RR pairs whose two beats are both clean; None when there is no such pair."""
-    pairs = clean[1:] & clean[:-1]
-    if not pairs.any():
-        return None
-    return float(np.sqrt(np.mean(np.diff(rr_ms)[pairs] ** 2)))
-
-
-def _estimate_breathing(arrival_based: np.ndarray, rr_ms: np.ndarray, clean: np.ndarray) -> _Breathing | None:
-    if len(rr_ms) < 10 or not clean.any():
-        return None
-    elapsed = np.cumsum(rr_ms) / 1000.0
-    times = elapsed + np.min(arrival_based - elapsed)
-    span = times[-1] - times[0]
-    if span < MIN_BREATHING_SPAN_S:
-        return None
-
-    if not clean.all():
-        rr_ms = rr_ms.copy()
-        rr_ms[~clean] = np.interp(times[~clean], times[clean], rr_ms[clean])
-
-    grid = np.arange(times[0], times[-1], 1.0 / RESAMPLE_HZ)
-    signal = -np.interp(grid, times, rr_ms)  # negated RR: rises with heart rate
-    design = np.vstack([grid - grid.mean(), np.ones_like(grid)]).T
-    signal = signal - design @ np.linalg.lstsq(design, signal, rcond=None)[0]
-
-    n_fft = max(N_FFT, 1 << math.ceil(math.log2(len(grid))))
-    power = np.abs(np.fft.rfft(signal * np.hanning(len(grid)), n_fft)) ** 2
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / RESAMPLE_HZ)
-    band = (freqs >= BAND_HZ[0]) & (freqs <= BAND_HZ[1])
-    band_idx = np.flatnonzero(band)
-    k = band_idx[np.argmax(power[band])]
-    frequency = freqs[k]
-    if band_idx[0] < k < band_idx[-1]:
-        a, b, c = np.log(power[k - 1:k + 2] + 1e-30)
-        denominator = a - 2.0 * b + c
-        if denominator < 0:
-            frequency += 0.5 * (a - c) / denominator * (freqs[1] - freqs[0])
-    if frequency * span < 2.0:
-        return None
-
-    lobe = np.abs(freqs - frequency) <= 2.0 / span
-    total = power[band].sum()
-    confidence = float(power[band & lobe].sum() / total) if total > 0 else 0.0
-
-    fit_from = grid[-1] - 2.0 / frequency
-    recent = grid >= fit_from
-    w = 2.0 * math.pi * frequency * (grid[recent] - grid[-1])
-    basis = np.vstack([np.cos(w), np.sin(w), np.ones_like(w)]).T
-    cos_coef, sin_coef, _ = np.linalg.lstsq(basis, signal[recent], rcond=None)[0]
-    return _Breathing(60.0 * frequency, confidence, frequency, float(cos_coef), float(sin_coef), float(grid[-1]))
+class RRStateEstimator(PhysioEstimator):
+    """The beats-only estimator the session engine uses (``add_beat`` + ``state``); same definitions."""

@@ -16,22 +16,26 @@ class LivePlayer:
     """Single producer (``write``) / single consumer (the PortAudio callback) stereo float32 player.
 
     ``buffer_s`` seconds of audio can be queued. The callback copies from the ring buffer into PortAudio's
-    buffer without allocating; when the buffer runs dry after playback started it plays silence and counts
-    an underrun. ``frames_played`` counts the rendered frames the callback has handed to the device.
+    buffer without allocating. Playback starts once ``prefill_s`` seconds are queued (or the stream is
+    ended), so a slow first bar cannot starve it; when the buffer runs dry after that it plays silence and
+    counts an underrun. ``frames_played`` counts the rendered frames the callback has handed to the device.
     """
 
     def __init__(self, sample_rate: int = 48000, channels: int = 2, buffer_s: float = 3.0,
-                 blocksize: int = 0, device: int | str | None = None) -> None:
+                 blocksize: int = 0, device: int | str | None = None, prefill_s: float = 0.5) -> None:
         self.sample_rate = sample_rate
         self.channels = channels
         self.blocksize = blocksize
         self.device = device
         self.capacity = int(buffer_s * sample_rate)
+        self.prefill_frames = min(int(prefill_s * sample_rate), self.capacity)
+        self._playing = False
         self._ring = np.zeros((self.capacity, channels), dtype=np.float32)
         self._written = 0  # frames ever written (producer-owned)
         self._read = 0  # frames ever read (callback-owned)
         self._space = threading.Event()
-        self.underruns = 0
+        self.underruns = 0  # the buffer ran dry: the producer fell behind
+        self.device_underflows = 0  # PortAudio reported an underflow (the audio system itself was late)
         self.callbacks = 0
         self.error: Exception | None = None
         self._stream = None
@@ -94,15 +98,20 @@ class LivePlayer:
     def _callback(self, outdata, frames, time_info, status) -> None:
         self.callbacks += 1
         if status.output_underflow:
-            self.underruns += 1
+            self.device_underflows += 1
         available = self._written - self._read
+        if not self._playing:
+            self._playing = available >= self.prefill_frames or self._ending
+            if not self._playing:
+                outdata[:] = 0.0
+                return
         n = min(frames, available)
         start = self._read % self.capacity
         first = min(n, self.capacity - start)
         outdata[:first] = self._ring[start:start + first]
         outdata[first:n] = self._ring[:n - first]
         outdata[n:] = 0.0
-        if n < frames and self._written > 0 and not self._ending:
+        if n < frames and not self._ending:
             self.underruns += 1
         self._read += n
         self._space.set()
@@ -111,10 +120,13 @@ class LivePlayer:
         if not self._ending:
             self.error = AudioDeviceError("audio output stopped unexpectedly; use --offline to render files")
 
-    def drain(self, timeout_s: float = 10.0) -> None:
-        """Wait until everything written has been played (or ``timeout_s`` passes); the buffer running empty
-        from now on is the end of the stream, not an underrun."""
+    def end_of_stream(self) -> None:
+        """Nothing more will be written: the buffer running empty from now on is the end, not an underrun."""
         self._ending = True
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything written has been played (or ``timeout_s`` passes); see ``end_of_stream``."""
+        self.end_of_stream()
         deadline = time.monotonic() + timeout_s
         while self._read < self._written and time.monotonic() < deadline and self.error is None:
             time.sleep(0.01)

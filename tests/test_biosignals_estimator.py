@@ -1,4 +1,4 @@
-"""RRStateEstimator: HRV against direct numpy, gap handling, and breathing against the virtual listener's truth."""
+"""RRStateEstimator: HRV against direct numpy, artifact correction, gap handling, and breathing against the virtual listener's truth."""
 import numpy as np
 import pytest
 
@@ -37,26 +37,26 @@ def test_hr_rmssd_sdnn_match_direct_numpy():
     in_hr = np.array([b.t > t - 10 for b in beats])
     window = rr[in_hrv]
     assert state.rmssd_ms == pytest.approx(np.sqrt(np.mean(np.diff(window) ** 2)), rel=1e-12)
-    assert state.sdnn_ms == pytest.approx(np.std(window), rel=1e-12)
+    assert state.sdnn_ms == pytest.approx(np.std(window, ddof=1), rel=1e-12)
+    assert state.pnn50 == pytest.approx(100 * np.mean(np.abs(np.diff(window)) > 50), rel=1e-12)
     assert state.heart_rate_bpm == pytest.approx(60000 / rr[in_hr].mean(), rel=1e-12)
     assert state.rr_ms == rr[-1]
     assert state.beats_in_window == in_hrv.sum() and state.artifact_percent == 0.0
 
 
-def test_ectopic_pair_is_excluded_from_hrv():
+def test_ectopic_pair_is_corrected_and_counted():
     rr = synthetic_rr(80, seed=1)
-    rr[50], rr[51] = 0.7 * rr[50], 1.3 * rr[51]  # premature beat + compensatory pause
+    clean = rr.copy()
+    rr[50], rr[51] = 0.7 * rr[50], rr[51] + 0.3 * rr[50]  # premature beat + full compensatory pause
     beats = beats_from_rr(rr)
     state = estimator_with(beats).state(beats[-1].t)
     times = np.array([b.t for b in beats])
     inside = times > times[-1] - 60
-    clean = inside.copy()
-    clean[[50, 51]] = False
-    pairs = clean[1:] & clean[:-1]
-    assert state.rmssd_ms == pytest.approx(np.sqrt(np.mean(np.diff(rr)[pairs] ** 2)), rel=1e-12)
-    assert state.sdnn_ms == pytest.approx(np.std(rr[clean]), rel=1e-12)
-    assert state.artifact_percent == pytest.approx(100 * 2 / inside.sum())
-    assert state.beats_in_window == inside.sum() - 2
+    window = clean[inside]
+    assert state.rmssd_ms == pytest.approx(np.sqrt(np.mean(np.diff(window) ** 2)), rel=0.1)
+    assert state.sdnn_ms == pytest.approx(np.std(window, ddof=1), rel=0.05)
+    assert state.artifact_percent == pytest.approx(100 * 2 / inside.sum())  # the pair was flagged
+    assert state.beats_in_window == inside.sum()  # corrected, not dropped
 
 
 def test_windows_never_cross_a_gap():

@@ -3,9 +3,12 @@ virtual strap in accelerated mode (engine offline path paced to 8x real time: re
 no sound card needed). Asserts the screens show the live values; saves a screenshot of every screen."""
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ui_driver import frames, launch, press, run_flow_subprocess, shot, wait_until  # noqa: E402
@@ -37,7 +40,7 @@ async def flow(app, obs: dict) -> None:
     samples = []
     paused = {}
     while app.manager.current == "session":
-        view = app.runner.view()
+        view = screen.last_view or app.runner.view()
         samples.append({
             "elapsed_s": view.elapsed_s, "guide_phase": screen.guide.phase, "view_phase": view.guide_phase,
             "guide_expansion": screen.guide.expansion, "hr_text": screen.hr_stat.value,
@@ -75,7 +78,9 @@ async def flow(app, obs: dict) -> None:
     obs["summary_chart_points"] = [chart.point_count for chart in summary.charts]
     press(summary.rating_buttons[3])
     obs["sidecar"] = json.loads((app.session_folder / "app.json").read_text())
-    obs["record_complete"] = json.loads((app.session_folder / "session.json").read_text())["summary"]["complete"]
+    record = json.loads((app.session_folder / "session.json").read_text())
+    obs["record_complete"] = record["summary"]["complete"]
+    obs["bar_starts_s"] = [decision["t_s"] for decision in record["decisions"]]
     obs["wav_bytes"] = (app.session_folder / "session.wav").stat().st_size
     obs["shots"].append(await shot("summary"))
     press(summary.children[0].children[0])  # Done
@@ -83,7 +88,7 @@ async def flow(app, obs: dict) -> None:
     app.go("history")
     await frames(5)
     obs["history_rows"] = len(app.screens["history"].sessions)
-    obs["history_trend_points"] = app.screens["history"].trend.point_count
+    obs["history_trend_points"] = [chart.point_count for chart in app.screens["history"].trends]
     obs["shots"].append(await shot("history"))
     Window.size = (448, 800)  # width*3 bytes a multiple of 4: Kivy reads pixels with GL_PACK_ALIGNMENT 4
     app.go("home")
@@ -104,6 +109,19 @@ def test_listener_flow(tmp_path):
     phases = [s["guide_phase"] for s in samples if s["view_phase"] is not None]
     assert all(s["guide_phase"] == s["view_phase"] for s in samples if s["view_phase"] is not None), \
         "the guide widget shows the phase of the bar being heard"
+    bar_starts = obs["bar_starts_s"]  # the record's bar (= breath) start times, independent of the screen code
+    checked = 0
+    for sample in samples:
+        t = sample["elapsed_s"]
+        k = bisect.bisect_right(bar_starts, t) - 1
+        if sample["view_phase"] is None or not 0 <= k < len(bar_starts) - 1:
+            continue
+        if min(t - bar_starts[k], bar_starts[k + 1] - t) < 0.005:
+            continue  # record times are rounded to 1 ms: too close to a bar boundary to tell
+        expected = (t - bar_starts[k]) / (bar_starts[k + 1] - bar_starts[k])
+        assert sample["view_phase"] == pytest.approx(expected, abs=2e-3), "guide phase = phase of the bar heard"
+        checked += 1
+    assert checked >= 10
     assert max(phases) > 0.8 and min(phases) < 0.2, "the guide went through whole breaths"
     assert sum(abs(b - a) > 0.5 for a, b in zip(phases, phases[1:])) >= 3, "several breaths began"
     expansions = [s["guide_expansion"] for s in samples]
@@ -118,7 +136,7 @@ def test_listener_flow(tmp_path):
     assert obs["summary_after"]["heart_rate_bpm"] is not None
     assert min(obs["summary_chart_points"]) >= 30
     assert obs["sidecar"]["rating"] == 4 and obs["sidecar"]["mode"] == "accelerated"
-    assert obs["history_rows"] == 1 and obs["history_trend_points"] >= 1
+    assert obs["history_rows"] == 1 and obs["history_trend_points"] == [1, 1]
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from wellness_app.session import SessionSetupError
 
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # session files hold health data: readable by the user alone
     try:
         return args.func(args)
     except (CliError, SessionSetupError) as error:

@@ -262,6 +262,8 @@ class SessionEngine:
                     block = self._render_block(n, session_t)
                     player.write(block)
                     wav.write(block)
+                    if self.rendered_frames >= total:
+                        player.end_of_stream()
                 if self.on_progress:
                     self.on_progress(session_t, self.state, self.bar_at(audible))
                 if player.error is not None:
@@ -269,6 +271,9 @@ class SessionEngine:
                     raise player.error
                 await asyncio.sleep(0.02)
         finally:
+            self.record.add_event(player.frames_played / self.sample_rate, "audio",
+                                  f"{player.underruns} underruns (buffer ran dry), {player.device_underflows} device "
+                                  f"underflows, in {player.callbacks} audio callbacks")
             sensor_task.cancel()
             await asyncio.gather(sensor_task, return_exceptions=True)
             self.finish()

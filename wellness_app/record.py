@@ -1,17 +1,22 @@
-"""The session record: per-second time series, per-bar policy decisions, raw beats and a summary, saved as JSON.
+"""The session record: per-second time series, per-bar policy decisions, raw beats and a summary, saved to the
+SQLite store every session-second and to session.json every few seconds.
 
-The file is rewritten atomically (write to a temporary file, then rename) every few seconds of session time,
-so a session that is killed keeps everything up to its last save, and the file is never half-written.
+Store: rows are buffered and committed in one transaction per session-second (``wellness_app.storage``), so a
+session killed at any moment keeps everything up to its last second. session.json is rewritten atomically (write
+to a temporary file, then rename) every ``SAVE_EVERY_S`` of session time and at the end; it is never half-written.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import sqlite3
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from wellness_app.storage import Store
 
 SAVE_EVERY_S = 5.0  # session seconds between atomic saves of session.json
 
@@ -40,7 +45,11 @@ SECOND_COLUMNS = {
 
 @dataclass
 class SessionRecord:
-    """Everything a session leaves behind, built up while it runs."""
+    """Everything a session leaves behind, built up while it runs.
+
+    With a ``store``, the session gets a row (``session_id``) at its first second, tagged with ``client_id`` and
+    the ``personalisation`` choice the session was played with (see ``therapy_profiles.personalisation``).
+    """
 
     path: Path
     protocol: dict[str, Any]
@@ -50,22 +59,65 @@ class SessionRecord:
     beats: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = False
+    store: Store | None = None
+    client_id: str | None = None
+    personalisation: dict[str, Any] | None = None
+    session_id: int | None = None
     _last_save_t: float = -math.inf
+    _pending: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"seconds": [], "beats": [], "decisions": [], "events": [], "pmd": []}
+    )
+    _store_failed: bool = False
 
     def add_second(self, row: dict[str, Any]) -> None:
         self.seconds.append(row)
-        if row["t_s"] - self._last_save_t >= SAVE_EVERY_S:
-            self.save()
+        self._pending["seconds"].append(row)
+        due = row["t_s"] - self._last_save_t >= SAVE_EVERY_S
+        self._flush(summary=self.summary() if due else None)
+        if due:
+            self._save_json()
             self._last_save_t = row["t_s"]
 
     def add_beat(self, row: dict[str, Any]) -> None:
         self.beats.append(row)
+        self._pending["beats"].append(row)
 
     def add_decision(self, row: dict[str, Any]) -> None:
         self.decisions.append(row)
+        self._pending["decisions"].append(row)
 
     def add_event(self, t_s: float, kind: str, message: str) -> None:
-        self.events.append({"t_s": round(t_s, 3), "kind": kind, "message": message})
+        event = {"t_s": round(t_s, 3), "kind": kind, "message": message}
+        self.events.append(event)
+        self._pending["events"].append(event)
+
+    def add_pmd(self, t_s: float, kind: str, values: list[float]) -> None:
+        """Polar PMD samples at session time ``t_s`` (s): kind ``ecg`` (µV) or ``acc`` (mG, x/y/z); store only."""
+        self._pending["pmd"].append({"t_s": round(t_s, 4), "kind": kind, "values": values})
+
+    def _flush(self, summary: dict[str, Any] | None = None, finished: bool = False) -> None:
+        """Commit the buffered rows (and the running ``summary``, or the final one when ``finished``) in one
+        transaction. A failing store never stops the music: the rows stay buffered for the next second's
+        attempt, and the failure is noted once in the events."""
+        if self.store is None:
+            return
+        try:
+            if self.session_id is None:
+                self.session_id = self.store.begin_session(
+                    protocol=self.protocol, settings=self.settings, client_id=self.client_id,
+                    out_dir=self.path.parent.resolve(), personalisation=self.personalisation,
+                )
+            self.store.append(self.session_id, **self._pending, summary=summary,
+                              complete=self.complete if finished else None)
+        except sqlite3.Error as error:
+            if not self._store_failed:
+                t_s = self.seconds[-1]["t_s"] if self.seconds else 0.0
+                self.add_event(t_s, "storage_error", f"session database write failed ({error}); retrying each second")
+            self._store_failed = True
+            return
+        self._store_failed = False
+        for rows in self._pending.values():
+            rows.clear()
 
     def summary(self) -> dict[str, Any]:
         """Before/after figures: first and last 30 s of the session (means of the per-second values)."""
@@ -101,6 +153,12 @@ class SessionRecord:
         }
 
     def save(self) -> None:
+        """The end of the session: commit what is buffered, store the summary and whether the session is
+        ``complete``, and write session.json."""
+        self._flush(summary=self.summary(), finished=True)
+        self._save_json()
+
+    def _save_json(self) -> None:
         """Atomically replace the JSON file; readable by the user alone (health data)."""
         tmp = self.path.with_suffix(".json.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

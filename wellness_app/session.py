@@ -15,6 +15,7 @@ from therapy_profiles import ProfileError, load_protocol
 from therapy_profiles.policy import Policy
 from wellness_app.engine import SessionEngine
 from wellness_app.record import SessionRecord
+from wellness_app.storage import StorageError, open_store
 
 SAMPLE_RATE = 48000
 
@@ -33,6 +34,7 @@ class SessionOptions:
     synth: str = "auto"
     offline: bool = False
     seed: int = 1
+    client_id: str | None = None  # the therapist's client this session is for (stored with the record)
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -80,10 +82,16 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
     synth, notice = open_synth(options.synth, SAMPLE_RATE)
     if notice:
         notices.append(notice)
+    try:
+        store = open_store()
+    except StorageError as error:
+        raise SessionSetupError(str(error)) from None
     record = SessionRecord(
         path=out_dir / "session.json",
         protocol=protocol.model_dump(mode="json"),
         settings={k: str(v) for k, v in asdict(options).items()} | {"synth_used": type(synth).__name__},
+        store=store,
+        client_id=options.client_id,
     )
     engine = SessionEngine(
         source=source,

@@ -10,6 +10,7 @@ that best covers the melody, the tonic chord favoured at the breath's start and 
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from generators.model import tokens as tk
 from generators.model.corpus import TICKS_PER_BEAT
 
 REGISTER_ARC_SEMITONES = 5.0  # the register bucket rises this much from breath start to the inhale peak
-REGISTER_REACH = 10  # with constrain, pitches stay within this many semitones of the requested register
+REGISTER_BAND = 1  # the model picks each unit's register bucket within this many buckets of the arc's target
+REGISTER_REACH = 12  # with constrain, pitches stay within this many semitones of the requested register
 TONIC_CHORD_BONUS = 1.5  # favours the tonic chord on the first and last unit of a breath (in note-beats)
 VELOCITY, ACCENT = 72, 10  # MIDI velocity of melody notes, plus ACCENT on each unit's downbeat
 
@@ -91,11 +93,12 @@ class ModelGenerator(Generator):
 
     backend: "torch" (checkpoint.pt) or "numpy" (weights.npz, no torch needed).
     temperature: > 0 sampling temperature (1 = the model's distribution); top_p: nucleus mass 0-1.
-    constrain: mask out-of-scale and out-of-register pitches (the grammar is always enforced).
+    constrain: keep pitches within REGISTER_REACH of the register and penalise those outside the mode's scale
+    by ``scale_penalty`` nats of logit (inf = forbid them); the token grammar is always enforced.
     """
 
     def __init__(self, seed: int = 0, backend: str = "torch", temperature: float = 0.9, top_p: float = 0.92,
-                 constrain: bool = True, weights: Path | str | None = None):
+                 constrain: bool = True, scale_penalty: float = math.inf, weights: Path | str | None = None):
         if backend not in ("torch", "numpy"):
             raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'numpy'")
         if not (0 < top_p <= 1) or temperature < 0:
@@ -103,6 +106,7 @@ class ModelGenerator(Generator):
         self.net = _TorchBackend(weights) if backend == "torch" else _NumpyBackend(weights)
         self.rng = np.random.default_rng(seed)
         self.temperature, self.top_p, self.constrain = temperature, top_p, constrain
+        self.scale_penalty = scale_penalty
         self.logits = self.net.feed(tk.BOS)
         self.tokens_fed = 1
 
@@ -145,9 +149,17 @@ class ModelGenerator(Generator):
     def _unit(self, unit: int, offset: int, controls: MusicControls) -> list[tuple[int, int, int]]:
         """Decode one model bar: (onset tick, duration ticks, tonic-relative pitch) triples."""
         c = self.unit_controls(unit, offset, controls)
-        for t in tk.control_tokens(c):
+        forced = tk.control_tokens(c)
+        for t in forced[:4]:
             self._feed(t)
-        pitch_ids = self._allowed_pitches(controls)
+        # The register bucket is sampled in a band around the target: corpus melodies move between bars, and
+        # pinning every unit to one bucket makes melodies narrower than the music they learned from.
+        lo, hi = max(0, c.register - REGISTER_BAND), min(tk.REG_COUNT - 1, c.register + REGISTER_BAND)
+        reg0 = tk.TOKEN["REG_0"]
+        self._feed(sample_top_p(self.logits, np.arange(reg0 + lo, reg0 + hi + 1), self.temperature, self.top_p,
+                                self.rng))
+        self._feed(forced[5])
+        pitch_ids, pitch_offset = self._pitch_choices(controls)
         ticks = unit * TICKS_PER_BEAT
         notes, last = [], -1
         while True:
@@ -156,7 +168,9 @@ class ModelGenerator(Generator):
             if choice == tk.BAR:  # fed as the first token of the next unit
                 return notes
             self._feed(choice)
-            pitch = sample_top_p(self.logits, pitch_ids, self.temperature, self.top_p, self.rng)
+            logits = self.logits.copy()
+            logits[pitch_ids] += pitch_offset
+            pitch = sample_top_p(logits, pitch_ids, self.temperature, self.top_p, self.rng)
             self._feed(pitch)
             dur = sample_top_p(self.logits, np.arange(tk.DUR0, tk.DUR0 + len(tk.DURATIONS)), self.temperature,
                                self.top_p, self.rng)
@@ -164,14 +178,20 @@ class ModelGenerator(Generator):
             last = choice - tk.POS0
             notes.append((last, tk.DURATIONS[dur - tk.DUR0], pitch - tk.PITCH0 + tk.PITCH_LOW))
 
-    def _allowed_pitches(self, controls: MusicControls) -> np.ndarray:
+    def _pitch_choices(self, controls: MusicControls) -> tuple[np.ndarray, np.ndarray]:
+        """Pitch token ids that may be sampled and the logit offset of each (0, or -scale_penalty outside
+        the mode's scale)."""
         rel = np.arange(tk.PITCH_LOW, tk.PITCH_HIGH + 1)
-        keep = np.ones(len(rel), dtype=bool)
+        keep = rel + controls.tonic <= 127
+        offset = np.zeros(len(rel))
         if self.constrain:
-            keep &= np.isin(rel % 12, MODE_STEPS[controls.mode])
             keep &= np.abs(rel - (controls.register_midi - controls.tonic)) <= REGISTER_REACH
-        keep &= rel + controls.tonic <= 127
-        return tk.PITCH0 + np.flatnonzero(keep)
+            outside = ~np.isin(rel % 12, MODE_STEPS[controls.mode])
+            if np.isinf(self.scale_penalty):
+                keep &= ~outside
+            else:
+                offset[outside] = -self.scale_penalty
+        return tk.PITCH0 + np.flatnonzero(keep), offset[keep]
 
     def _chord(self, notes: list[tuple[int, int, int]], controls: MusicControls,
                favour_tonic: bool) -> theory.DiatonicChord:

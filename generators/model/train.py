@@ -33,7 +33,7 @@ MIN_LR_FRACTION = 0.05  # cosine decay floor, as a fraction of LEARNING_RATE
 WARMUP_STEPS = 100
 WEIGHT_DECAY = 0.01
 GRAD_CLIP = 1.0
-MAX_STEPS = 3000
+MAX_STEPS = 2000
 MAX_MINUTES = 20.0  # wall-clock cap: training stops early (and still saves) when it is reached
 EVAL_EVERY = 250
 EVAL_WINDOWS = 96  # held-out windows per validation estimate
@@ -101,10 +101,12 @@ def train(corpus: Path | str | None = None, out: Path | str = CHECKPOINT, *, inc
         include_essen=bool(arrays["meta"].get("include_essen", False)), corpus_file=corpus.name,
         train_tokens=int(len(train_stream)), valid_tokens=int(len(valid_stream))).items()}
 
-    def lr_at(step: int) -> float:
+    def lr_at(step: int, minutes: float) -> float:
         if step < WARMUP_STEPS:
             return learning_rate * (step + 1) / WARMUP_STEPS
-        frac = min(1.0, (step - WARMUP_STEPS) / max(1, max_steps - WARMUP_STEPS))
+        # Progress is by steps or by the wall-clock cap, whichever is further along, so the learning rate has
+        # decayed when the cap stops a run slowed by other jobs on a shared machine.
+        frac = min(1.0, max((step - WARMUP_STEPS) / max(1, max_steps - WARMUP_STEPS), minutes / max_minutes))
         return learning_rate * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * frac)))
 
     initial_valid = evaluate_loss(model, valid_stream, seq_len, eval_windows)
@@ -114,7 +116,7 @@ def train(corpus: Path | str | None = None, out: Path | str = CHECKPOINT, *, inc
     running, step = None, 0
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = lr_at(step, (time.perf_counter() - t0) / 60)
         x, y = _batch(train_stream, rng.integers(0, len(train_stream) - seq_len - 1, size=batch_size), seq_len)
         logits, _ = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))

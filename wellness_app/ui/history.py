@@ -41,12 +41,15 @@ class HistoryScreen(Screen):
             column.add_widget(Text("No sessions yet. Your sessions and their trends will appear here.",
                                    colour=theme.TEXT_MUTED))
             return
-        column.add_widget(Text("Trends: heart rate at the end of each session (coral) and HRV, RMSSD (green); "
-                               "x = days since your first session.", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
-        self.trend = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 3.2, title="end of session")
-        self.trend.series = [(trend_points(self.sessions, "heart_rate_bpm_end"), theme.HEART),
-                             (trend_points(self.sessions, "rmssd_ms_end"), theme.INHALE)]
-        column.add_widget(self.trend)
+        column.add_widget(Text("Trends over the weeks: the last 30 s of each session; x = days since your first "
+                               "session.", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+        self.trends = []
+        for key, title, unit, colour in (("heart_rate_bpm_end", "heart rate", "beats/min", theme.HEART),
+                                         ("rmssd_ms_end", "HRV, RMSSD", "ms", theme.INHALE)):
+            chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 2.6, title=title, y_unit=unit)
+            chart.series = [(trend_points(self.sessions, key), colour)]
+            self.trends.append(chart)
+            column.add_widget(chart)
         column.add_widget(Text(f"{len(self.sessions)} session(s)", size=theme.FONT_LARGE, bold=True))
         for session in self.sessions:
             s = session.summary

@@ -58,7 +58,7 @@ class HomeScreen(Screen):
             panel.add_widget(Text("No session is assigned. A therapist can assign a playlist; until then, start "
                                   "coherent breathing below or choose from the library.", colour=theme.TEXT_MUTED))
             return panel
-        panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {today.minutes:.0f} min"))
+        panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {today.minutes:.3g} min"))
         start = CalmButton("Start today's session", primary=True)
         start.bind(on_release=lambda *_: self.app.plan_session(today.protocol, today.minutes, label=today.label,
                                                               origin=today.origin))

@@ -43,6 +43,24 @@ class StrapChoice:
 VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap, in-process (simulated listener)", badges=("RR", "contact"))
 
 
+async def request_ble_permissions() -> None:
+    """Android 12+ grants BLUETOOTH_SCAN/CONNECT at runtime and bleak does not ask for them; ask before scanning.
+
+    A no-op off Android. Returns when the user has answered (bleak reports a refusal when it scans).
+    """
+    from kivy.utils import platform
+
+    if platform != "android":
+        return
+    from android.permissions import request_permissions  # python-for-android only
+
+    answered = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    request_permissions(["android.permission.BLUETOOTH_SCAN", "android.permission.BLUETOOTH_CONNECT"],
+                        lambda *_: loop.call_soon_threadsafe(answered.set_result, None))
+    await answered
+
+
 def strap_choice(info, *, virtual: bool = False) -> StrapChoice:
     """A ``biosignals.sources.ble.StrapInfo`` from a scan as a list row; lab straps get their ``virtual:<kind>`` spec."""
     spec = info.address
@@ -110,6 +128,7 @@ class SensorScreen(Screen):
         problems = []
         self.choices = []
         try:
+            await request_ble_permissions()
             self.choices += [strap_choice(i) for i in await scan_straps(virtual=False, timeout=SCAN_TIMEOUT_S)]
         except Exception as error:  # BLE errors vary by platform: show the one-line reason and the way on
             reason = str(error).split(":")[0]  # the rest of a SensorError is command-line advice

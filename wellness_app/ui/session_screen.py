@@ -17,7 +17,7 @@ from wellness_app.ui.widgets import BreathGuide, CalmButton, CoherenceMeter, Lin
 CHART_REFRESH_S = 0.5  # charts change slowly; redrawing them twice a second keeps frames cheap
 COHERENCE_DEFINITION = ("coherence 0-1: regularity of the heart-rhythm wave at the breathing rate "
                         "(biosignals.estimator). -- = not available yet")
-EYES_CLOSED_DIM = 0.12
+EYES_CLOSED_DIM = 0.2  # bright enough to follow through half-closed eyes, dark enough to rest them
 
 
 def clock_text(seconds: float) -> str:
@@ -36,12 +36,12 @@ class EyesClosedOverlay(FloatLayout):
         super().__init__(**kwargs)
         self.on_wake = on_wake
         with self.canvas.before:
-            Color(0, 0, 0, 0.92)
+            Color(0, 0, 0, 1)
             self._shade = Rectangle()
         self.bind(pos=lambda *_: setattr(self._shade, "pos", self.pos),
                   size=lambda *_: setattr(self._shade, "size", self.size))
         self.guide = BreathGuide(size_hint=(0.6, 0.6), pos_hint={"center_x": 0.5, "center_y": 0.55},
-                                 dim=EYES_CLOSED_DIM, caption=" ")
+                                 dim=EYES_CLOSED_DIM)
         self.add_widget(self.guide)
         self.add_widget(Label(text="Eyes closed: the music guides you. Touch to wake.", font_size=theme.FONT_SMALL,
                               color=(*theme.TEXT_MUTED[:3], 0.35), size_hint=(1, None), height=theme.BUTTON_HEIGHT,
@@ -59,6 +59,7 @@ class SessionScreen(Screen):
         self._frame_event = None
         self._chart_event = None
         self._ending = False
+        self.last_view = None  # the SessionView drawn in the latest frame
         self.overlay: EyesClosedOverlay | None = None
         self.layer = FloatLayout()
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
@@ -150,7 +151,7 @@ class SessionScreen(Screen):
         runner = self.app.runner
         if runner is None:
             return
-        view = runner.view()
+        view = self.last_view = runner.view()
         if view.guide_phase is not None:
             for guide in (self.guide, *( [self.overlay.guide] if self.overlay else [])):
                 guide.inhale_fraction = view.inhale_fraction

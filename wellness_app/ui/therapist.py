@@ -25,6 +25,14 @@ def field(hint: str) -> TextInput:
                      write_tab=False)
 
 
+def _move(widget, parent) -> None:
+    """Re-home a form field under its label (the fields keep their text while the tab is rebuilt)."""
+    if widget.parent is not None:
+        widget.parent.remove_widget(widget)
+    parent.add_widget(Text(widget.hint_text, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+    parent.add_widget(widget)
+
+
 def parse_sessions(text: str) -> list[dict]:
     """'coherent-6:10, resonance-assessment' -> playlist entries (protocol, optional minutes override)."""
     entries = []
@@ -71,6 +79,7 @@ class TherapistScreen(Screen):
         self.client_id, self.client_name, self.client_rate = field("client id, e.g. c-017"), field(
             "display name (pseudonym)"), field("resonance rate, breaths/min (optional, 4-7.5)")
         self.playlist_name = field("playlist name, e.g. evening-calm")
+        self.playlist_spinners: dict[str, Spinner] = {}
         self.playlist_sessions = field("sessions: protocol[:minutes], ... e.g. coherent-6:10, coherent-6:15")
         self.playlist_days = field("days (optional): mon,wed,fri")
         self.playlist_time = field("time (optional): 19:30")
@@ -84,6 +93,8 @@ class TherapistScreen(Screen):
         self.message.color = theme.NOTICE if problem else theme.TEXT_MUTED
 
     def show(self, tab: str) -> None:
+        if tab != self.tab:
+            self.say("")
         self.tab = tab
         for name, button in self.tab_buttons.items():
             button.primary = name == tab
@@ -99,12 +110,13 @@ class TherapistScreen(Screen):
         form.bind(minimum_height=form.setter("height"))
         form.add_widget(Text("Create or edit a client", size=theme.FONT_LARGE, bold=True))
         for widget in (self.client_id, self.client_name, self.client_rate):
-            form.add_widget(widget)
+            _move(widget, form)
         save = CalmButton("Save client", primary=True)
         save.bind(on_release=lambda *_: self.save_client())
         form.add_widget(save)
         self.column.add_widget(form)
         playlists = [NO_PLAYLIST] + [p.name for p in self.store.playlists()]
+        self.playlist_spinners = {}
         for client in self.store.clients():
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
@@ -115,6 +127,7 @@ class TherapistScreen(Screen):
             spinner = Spinner(text=client.playlist or NO_PLAYLIST, values=playlists, font_size=theme.FONT_BODY,
                               background_normal="", background_color=theme.SURFACE_RAISED, color=theme.TEXT)
             spinner.bind(text=lambda _s, value, c=client.client_id: self.assign(c, value))
+            self.playlist_spinners[client.client_id] = spinner
             row.add_widget(spinner)
             for label, action in (("Edit", self.edit_client), ("Export", self.export), ("Use here", self.use_here)):
                 button = CalmButton(label, size_hint_x=0.6)
@@ -176,7 +189,7 @@ class TherapistScreen(Screen):
         form.bind(minimum_height=form.setter("height"))
         form.add_widget(Text("Create or edit a playlist", size=theme.FONT_LARGE, bold=True))
         for widget in (self.playlist_name, self.playlist_sessions, self.playlist_days, self.playlist_time):
-            form.add_widget(widget)
+            _move(widget, form)
         save = CalmButton("Save playlist", primary=True)
         save.bind(on_release=lambda *_: self.save_playlist())
         form.add_widget(save)
@@ -268,7 +281,7 @@ class TherapistScreen(Screen):
             panel.add_widget(Text(f"{protocol.name} · {protocol.total_duration_s / 60:.0f} min", bold=True))
             panel.add_widget(Text(protocol.description, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
             phases = " -> ".join(
-                f"{p.name} {p.duration_s / 60:.0f} min" + (f" @ {p.breath_rate_bpm:g}/min" if p.breath_rate_bpm else "")
+                f"{p.name} {p.duration_s / 60:.0f} min" + (f" @ {p.breath_rate_bpm:.1f}/min" if p.breath_rate_bpm else "")
                 for p in protocol.phases)
             panel.add_widget(Text(phases, size=theme.FONT_SMALL))
             self.column.add_widget(panel)

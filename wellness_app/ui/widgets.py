@@ -112,7 +112,7 @@ class BreathGuide(Widget):
             self._halo = Line(width=1.6)
             self._fill_colour = Color(*theme.INHALE)
             self._fill = Ellipse()
-        self._label = Label(font_size=theme.FONT_LARGE, color=theme.BACKGROUND, bold=True)
+        self._label = Label(font_size=theme.FONT_LARGE, bold=True, size_hint=(None, None))
         self.add_widget(self._label)
         self.bind(pos=self._redraw, size=self._redraw, phase=self._redraw, inhale_fraction=self._redraw,
                   dim=self._redraw)
@@ -126,19 +126,20 @@ class BreathGuide(Widget):
         return guide_expansion(self.phase, self.inhale_fraction)
 
     def _redraw(self, *_):
-        cx, cy = self.center
-        r_max = 0.46 * min(self.width, self.height)
+        caption_h = theme.FONT_LARGE * 1.6  # the words sit under the circle, readable at any circle size
+        cx, cy = self.center_x, self.y + caption_h + (self.height - caption_h) / 2
+        r_max = 0.47 * min(self.width, self.height - caption_h)
         r_min = 0.36 * r_max
         r = r_min + (r_max - r_min) * self.expansion
         colour = theme.INHALE if self.inhaling else theme.EXHALE
         self._halo_colour.rgba = (*theme.GRID[:3], self.dim)
-        self._halo.circle = (cx, cy, r_max)
+        self._halo.circle = (cx, cy, max(r_max, 1))
         self._fill_colour.rgba = (colour[0] * self.dim, colour[1] * self.dim, colour[2] * self.dim, 1)
         self._fill.pos, self._fill.size = (cx - r, cy - r), (2 * r, 2 * r)
         self._label.text = self.caption or ("breathe in" if self.inhaling else "breathe out")
-        self._label.color = (*theme.BACKGROUND[:3], self.dim)
-        self._label.size = (2 * r, theme.FONT_LARGE * 1.5)
-        self._label.center = self.center
+        self._label.color = (*colour[:3], self.dim)
+        self._label.size = (self.width, caption_h)
+        self._label.pos = (self.x, self.y)
 
 
 class LineChart(Widget):
@@ -154,7 +155,7 @@ class LineChart(Widget):
     y_unit = StringProperty("")
     title = StringProperty("")
 
-    GRID_LINES = 4
+    GRID_LINES = 4  # horizontal grid lines on a tall chart; a short one (phone) gets 2
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -194,12 +195,16 @@ class LineChart(Widget):
         top = self.top - theme.FONT_SMALL * 1.8
         width, height = max(self.right - left - theme.GAP, 1), max(top - bottom, 1)
         x0, x1, y0, y1 = self._ranges()
+        lines = self.GRID_LINES if height > theme.FONT_SMALL * 7 else 2
         with self.canvas.before:
             Color(*theme.GRID)
             for i, label in enumerate(self._labels):
-                y = bottom + height * i / self.GRID_LINES
+                label.opacity = 1 if i <= lines else 0
+                if i > lines:
+                    continue
+                y = bottom + height * i / lines
                 Line(points=[left, y, left + width, y], width=1)
-                _set_label(label, f"{y0 + (y1 - y0) * i / self.GRID_LINES:.0f}")
+                _set_label(label, f"{y0 + (y1 - y0) * i / lines:.0f}")
                 label.right, label.center_y = left - theme.GAP / 2, y
             for points, colour in self.series:
                 Color(*colour)
