@@ -40,7 +40,10 @@ async def flow(app, obs: dict) -> None:
     samples = []
     paused = {}
     while app.manager.current == "session":
-        view = screen.last_view or app.runner.view()
+        view = screen.last_view  # what the screen drew in the latest frame
+        if view is None:
+            await frames(1)
+            continue
         samples.append({
             "elapsed_s": view.elapsed_s, "guide_phase": screen.guide.phase, "view_phase": view.guide_phase,
             "guide_expansion": screen.guide.expansion, "hr_text": screen.hr_stat.value,
@@ -78,6 +81,8 @@ async def flow(app, obs: dict) -> None:
     obs["summary_chart_points"] = [chart.point_count for chart in summary.charts]
     press(summary.rating_buttons[3])
     obs["sidecar"] = json.loads((app.session_folder / "app.json").read_text())
+    obs["store_rating"] = app.store.session_by_out_dir(app.session_folder).rating
+    obs["rating_note"] = summary.rating_note.text
     record = json.loads((app.session_folder / "session.json").read_text())
     obs["record_complete"] = record["summary"]["complete"]
     obs["bar_starts_s"] = [decision["t_s"] for decision in record["decisions"]]
@@ -135,6 +140,7 @@ def test_listener_flow(tmp_path):
     assert obs["record_complete"] and obs["wav_bytes"] > 48000 * 2 * 2 * 50
     assert obs["summary_after"]["heart_rate_bpm"] is not None
     assert min(obs["summary_chart_points"]) >= 30
+    assert obs["store_rating"] == 4, obs["rating_note"]
     assert obs["sidecar"]["rating"] == 4 and obs["sidecar"]["mode"] == "accelerated"
     assert obs["history_rows"] == 1 and obs["history_trend_points"] == [1, 1]
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])

@@ -71,6 +71,28 @@ async def flow(app, obs: dict) -> None:
                     "origin": today.origin}
     obs["shots"].append(await shot("home-today"))
 
+    # today's session in real time: no sound card here, so the app says so and records to files; then Stop
+    home = app.screens["home"]
+    start_today = next(w for w in home.column.walk() if getattr(w, "text", "") == "Start today's session")
+    press(start_today)
+    await wait_until(lambda: app.manager.current == "sensor", 100, "Sensor screen")
+    from wellness_app.ui.sensor import VIRTUAL_STRAP
+
+    app.screens["sensor"].select(VIRTUAL_STRAP)
+    press(app.screens["sensor"].start_button)
+    await wait_until(lambda: app.manager.current == "session", 3000, "Session screen")
+    session = app.screens["session"]
+    await wait_until(lambda: session.last_view is not None and session.last_view.elapsed_s > 4, 3000, "4 s played")
+    obs["live_mode"] = app.runner.mode
+    obs["live_notice"] = session.notice.text
+    obs["shots"].append(await shot("session-files-mode"))
+    press(session.stop_button)
+    await wait_until(lambda: app.manager.current == "summary", 3000, "Summary after Stop")
+    record = json.loads((app.session_folder / "session.json").read_text())
+    obs["stopped_complete"] = record["summary"]["complete"]
+    obs["stopped_duration_s"] = record["summary"]["duration_s"]
+    obs["stopped_client"] = json.loads((app.session_folder / "app.json").read_text()).get("client")
+
 
 def test_therapist_flow(tmp_path):
     obs = run_flow_subprocess(__file__, tmp_path)
@@ -84,6 +106,11 @@ def test_therapist_flow(tmp_path):
     assert obs["render_message"].startswith("Rendered first-only")
     assert obs["today"]["label"] == "evening-calm, session 1 of 2"
     assert abs(obs["today"]["minutes"] - 0.5) < 1e-6 and obs["today"]["origin"]["client"] == "c-017"
+    assert obs["live_mode"] in ("files", "live")
+    if obs["live_mode"] == "files":
+        assert "No sound output" in obs["live_notice"] and "session.wav" in obs["live_notice"]
+    assert obs["stopped_complete"] is False and 4 <= obs["stopped_duration_s"] < 25, "Stop ended it early, saved"
+    assert obs["stopped_client"] == "c-017"
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
 
 

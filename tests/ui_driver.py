@@ -77,6 +77,7 @@ def run_flow_subprocess(test_file: str, tmp_path: Path, timeout_s: float = 240) 
     """Run ``test_file`` as a script (its flow) with a private data dir; returns the observations it wrote."""
     out = tmp_path / "observations.json"
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "HEARTSONG_DATA_DIR": str(tmp_path / "data" / "heartsong"),
            "KIVY_NO_ARGS": "1", "KIVY_LOG_MODE": "PYTHON", "KIVY_HOME": str(ROOT / ".kivy")}
     result = subprocess.run([sys.executable, test_file, str(out)], env=env, capture_output=True, text=True,
                             timeout=timeout_s, cwd=ROOT)

@@ -11,14 +11,15 @@ intercept prior 0.5) and a noise variance estimated from the residuals (prior ``
 ``choose`` draws one weight vector from the posterior and, because the model is additive, takes the best
 allowed choice of each parameter separately; a locked parameter always takes its locked value. Modelling all
 parameters at once credits each reward to the choices that earned it, so one parameter's exploration is not
-noise for another's (a per-choice Beta bandit needed about twice the sessions on the simulated listeners in
-tests/test_personalisation.py).
+noise for another's (on the simulated listeners of tests/test_personalisation.py, a per-choice Beta bandit
+picked the favourite mode in about a third of sessions 91-100; this model in over 85%).
 
 The reward (``reward``) is a weighted mean of whichever of these are known, each mapped to 0-1:
 rating 1-5 -> (rating - 1) / 4 (weight 0.4); heart-rate change end - start -> 0.5 - change / 20 bpm
 (a 10 bpm drop scores 1; weight 0.2); RMSSD change end - start -> 0.5 + change / 40 ms (weight 0.15);
-breathing adherence 0-1 (weight 0.15); coherence 0-1 (weight 0.1). Missing parts drop out and the weights
-of the rest are renormalised; with nothing known there is no reward and no update.
+breathing adherence 0-1 (weight 0.15); coherence as the share of HRV power in its peak, 0-1 (weight 0.1).
+Missing parts drop out and the weights of the rest are renormalised; with nothing known there is no reward
+and no update.
 """
 from __future__ import annotations
 
@@ -212,7 +213,7 @@ class SessionResponse:
     hr_change_bpm: float | None = None  # end - start of the session (negative: heart rate fell)
     rmssd_change_ms: float | None = None  # end - start
     adherence: float | None = None  # 0-1: how closely breathing followed the guide
-    coherence: float | None = None  # 0-1 coherence score, when the estimator provides one
+    coherence: float | None = None  # 0-1: share of HRV power in the coherence peak, when measured
 
 
 def reward(response: SessionResponse) -> float | None:

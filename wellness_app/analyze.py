@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from biosignals import pmd
-from biosignals.beat_timing import BeatTimeline
 from biosignals.estimator import PhysioEstimator
-from biosignals.heart_rate_measurement import HEART_RATE_MEASUREMENT_UUID, parse_heart_rate_measurement
+from biosignals.packet_decoder import HostSamples, PacketDecoder
 from biosignals.types import Beat
 
 STATE_EVERY_S = 1.0
@@ -29,33 +27,19 @@ def _session_beats(data: dict) -> list[Beat]:
         raise ValueError("session file's beats are not {t_s, rr_raw, rr_ms, after_gap} rows: is it a Heartsong session.json?") from None
 
 
-def _recording_inputs(path: Path, est: PhysioEstimator) -> list[tuple[float, str, object]]:
+def _recording_inputs(path: Path) -> list[tuple[float, str, object]]:
     """Events (time, kind, payload) from a raw recording, in arrival order."""
     from biosignals.sources.replay import load_recording
 
     _, packets = load_recording(path)
-    timeline = BeatTimeline()
-    decoder = pmd.PmdStreamDecoder({pmd.MeasurementType.ECG: 130.0, pmd.MeasurementType.ACC: 200.0})
-    offsets: dict[int, float] = {}
+    decoder = PacketDecoder()
     events = []
     for packet in packets:
-        if packet.characteristic == HEART_RATE_MEASUREMENT_UUID:
-            for beat in timeline.add(packet.t_arrival, parse_heart_rate_measurement(packet.data)):
-                events.append((beat.t, "beat", beat))
-        elif packet.characteristic == pmd.PMD_DATA_UUID:
-            try:
-                frame = decoder.decode(packet.data)
-            except pmd.PmdParseError:
-                continue
-            times = np.asarray(frame.sensor_times_s)
-            kind = frame.measurement_type
-            offsets[kind] = min(offsets.get(kind, np.inf), packet.t_arrival - times[-1])
-            host = times + offsets[kind]
-            samples = np.asarray(frame.samples, dtype=float)
-            if kind == pmd.MeasurementType.ECG:
-                events.append((packet.t_arrival, "ecg", (samples[:, 0], host)))
-            elif kind == pmd.MeasurementType.ACC:
-                events.append((packet.t_arrival, "acc", (samples, host)))
+        for item in decoder.feed(packet):
+            if isinstance(item, Beat):
+                events.append((item.t, "beat", item))
+            elif isinstance(item, HostSamples):
+                events.append((packet.t_arrival, item.kind, (item.values, item.times_s)))
     return events
 
 
@@ -68,7 +52,7 @@ def analyze_recording(path: str | Path, out_png: str | Path) -> dict:
     if first == "{" and '"beats"' in text[:200_000] and "\n{" not in text.strip():
         events = [(b.t, "beat", b) for b in _session_beats(json.loads(text))]
     else:
-        events = _recording_inputs(path, est)
+        events = _recording_inputs(path)
     if not events:
         raise ValueError(f"{path} holds no beats: nothing to analyze (record a session with a strap first)")
 

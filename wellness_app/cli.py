@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     protocols = sub.add_parser("protocols", help="list the built-in protocols")
     protocols.set_defaults(func=cmd_protocols)
+
+    from wellness_app import analyze
+
+    analyze.add_subcommand(sub)
     return parser
 
 

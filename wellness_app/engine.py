@@ -19,12 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from biosignals.beat_timing import BeatTimeline
-from biosignals.estimator import RRStateEstimator
-from biosignals.heart_rate_measurement import HeartRateParseError, parse_heart_rate_measurement
+from biosignals.estimator import PhysioEstimator
+from biosignals.packet_decoder import HostSamples, PacketDecoder
 from biosignals.sources.base import SensorSource
-from biosignals.sources.ble import CAPABILITIES_CHARACTERISTIC, CONNECTED_CHARACTERISTIC, GAP_CHARACTERISTIC
-from biosignals.sources.virtual import HEART_RATE_MEASUREMENT_UUID
 from biosignals.types import Beat, PhysioState, SensorPacket
 from generators.arranger import Arranger
 from generators.base import Generator
@@ -83,8 +80,8 @@ class SessionEngine:
         self.arranger = Arranger(sample_rate)
         self.sequencer = Sequencer(synth)
         self.master = Master(sample_rate, makeup_db=synth.makeup_db)
-        self.timeline = BeatTimeline()
-        self.estimator = RRStateEstimator()
+        self.decoder = PacketDecoder()
+        self.estimator = PhysioEstimator()
         self.midi_messages = []
         self.tempo_changes: list[tuple[int, float]] = []
         self.bars: collections.deque[ScheduledBar] = collections.deque()
@@ -94,8 +91,6 @@ class SessionEngine:
         self.t0_host = 0.0  # host time of frame 0 (live)
         self.state = PhysioState(t=0.0)
         self.fading_out = False
-        self.packets_bad = 0
-        self.last_reported_hr: tuple[float, int] | None = None  # (host time, bpm) from the strap's HR field
         self.listener = getattr(source, "listener", None)  # the simulated body of a virtual strap, if any
 
         initial = self.arranger.initial_messages()
@@ -104,28 +99,18 @@ class SessionEngine:
 
     # -- sensor side ------------------------------------------------------------------------------
     def handle_packet(self, packet: SensorPacket, session_t: float) -> None:
-        """Parse one notification and feed its beats to the estimator; a bad packet is counted, never fatal."""
-        if packet.characteristic == GAP_CHARACTERISTIC:
-            self.timeline.mark_gap()
-            self.record.add_event(session_t, "sensor_lost", packet.data.decode("utf-8", "replace")
-                                  + "; the music continues on the plan while the strap reconnects")
-            return
-        if packet.characteristic in (CONNECTED_CHARACTERISTIC, CAPABILITIES_CHARACTERISTIC):
-            self.record.add_event(session_t, packet.characteristic.removeprefix("heartsong:"),
-                                  packet.data.decode("utf-8", "replace"))
-            return
-        if packet.characteristic != HEART_RATE_MEASUREMENT_UUID:
-            return
-        try:
-            measurement = parse_heart_rate_measurement(packet.data)
-        except HeartRateParseError as error:
-            self.packets_bad += 1
-            self.record.add_event(session_t, "bad_packet", str(error))
-            return
-        if measurement.heart_rate_bpm > 0:
-            self.last_reported_hr = (packet.t_arrival, measurement.heart_rate_bpm)
-        for beat in self.timeline.add(packet.t_arrival, measurement):
-            self._add_beat(beat, session_t)
+        """Route one notification: beats and ECG/ACC samples to the estimator, notices to the record.
+        A bad packet is logged, never fatal."""
+        for item in self.decoder.feed(packet):
+            if isinstance(item, Beat):
+                self._add_beat(item, session_t)
+            elif isinstance(item, HostSamples):
+                (self.estimator.add_ecg if item.kind == "ecg" else self.estimator.add_acc)(item.values, item.times_s)
+            elif item.kind == "gap":
+                self.record.add_event(session_t, "sensor_lost",
+                                      f"{item.message}; the music continues on the plan while the strap reconnects")
+            else:
+                self.record.add_event(session_t, item.kind, item.message)
 
     def _add_beat(self, beat: Beat, session_t: float) -> None:
         self.estimator.add_beat(beat)
@@ -139,10 +124,12 @@ class SessionEngine:
     def _estimate(self, t: float) -> PhysioState:
         """The estimator's state; when no beats are coming (an HR-only strap) the strap's own HR field stands in
         for heart rate, and HRV and breathing stay None: no claims without RR intervals."""
+        self.estimator.set_contact(self.decoder.timeline.contact)
         state = self.estimator.state(t)
-        if state.heart_rate_bpm is None and self.last_reported_hr and t - self.last_reported_hr[0] < 5.0:
-            state = dataclasses.replace(state, heart_rate_bpm=float(self.last_reported_hr[1]))
-        return dataclasses.replace(state, contact=self.timeline.contact)
+        reported = self.decoder.last_reported_hr
+        if state.heart_rate_bpm is None and reported and t - reported[0] < 5.0:
+            state = dataclasses.replace(state, heart_rate_bpm=float(reported[1]))
+        return state
 
     # -- music side -------------------------------------------------------------------------------
     def _compose_next_bar(self, session_t: float) -> None:

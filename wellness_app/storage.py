@@ -53,6 +53,7 @@ SECOND_SQL_COLUMNS = {
     "breathing_confidence": "REAL", "guide_rate_bpm": "REAL", "guide_phase": "REAL", "inhale_fraction": "REAL",
     "tempo_bpm": "REAL", "beats_per_breath": "INTEGER", "mode": "TEXT", "density": "REAL", "volume": "REAL",
     "phase": "TEXT", "virtual_breathing_rate_bpm": "REAL", "virtual_heart_rate_bpm": "REAL",
+    "coherence": "REAL",  # biosignals.hrv.hrv_coherence ratio; None until the engine records it
 }
 DECISION_SQL_COLUMNS = {
     "phase": "TEXT", "guide_rate_bpm": "REAL", "tempo_bpm": "REAL", "beats_per_breath": "INTEGER",
@@ -222,8 +223,12 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One all-or-nothing write: commits on success, rolls back on any exception."""
+        """One all-or-nothing write: commits on success, rolls back on any exception. A transaction opened
+        inside another joins it, so composite operations stay whole."""
         with self._lock:
+            if self._db.in_transaction:
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

@@ -207,7 +207,7 @@ def corpus_passages(arrays: dict, split: int, count: int, seed: int) -> list[tup
 
 # -- speed ---------------------------------------------------------------------------------------------
 _SPEED_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 t0 = time.perf_counter()
 from generators.model.generator import ModelGenerator
 from generators.controls import MusicControls
@@ -219,9 +219,11 @@ cpu0, beats = time.process_time(), 0
 while time.process_time() - cpu0 < float(sys.argv[2]):
     beats += gen.next_bar(c).beats
 cpu = time.process_time() - cpu0
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(json.dumps({"music_seconds_per_cpu_second": beats * 60.0 / c.tempo_bpm / cpu, "load_seconds": load_s,
-                  "ms_per_token": 1000 * cpu / gen.tokens_fed, "peak_rss_mb": resource.getrusage(
-                  resource.RUSAGE_SELF).ru_maxrss / 1024, "torch_imported": "torch" in sys.modules}))
+                  "ms_per_token": 1000 * cpu / gen.tokens_fed, "peak_rss_mb": int(hwm) / 1024,
+                  "torch_imported": "torch" in sys.modules}))
 """
 
 

@@ -23,6 +23,7 @@ from generators.model import tokens as tk
 from generators.model.corpus import TICKS_PER_BEAT
 
 REGISTER_ARC_SEMITONES = 5.0  # the register bucket rises this much from breath start to the inhale peak
+SPARSE_DENSITY = 0.5  # notes per beat below which bars are composed in half time (see next_bar)
 REGISTER_BAND = 1  # the model picks each unit's register bucket within this many buckets of the arc's target
 REGISTER_REACH = 12  # with constrain, pitches stay within this many semitones of the requested register
 TONIC_CHORD_BONUS = 1.5  # favours the tonic chord on the first and last unit of a breath (in note-beats)
@@ -113,42 +114,45 @@ class ModelGenerator(Generator):
     # -- streaming ---------------------------------------------------------------------------------
     def next_bar(self, controls: MusicControls) -> Bar:
         controls.validate()
-        units = split_beats(controls.beats_per_breath)
+        beats = controls.beats_per_breath
+        # The corpus has few bars sparser than a note every two beats; such requests are composed at twice
+        # the density in half the beats and played at half speed.
+        stretch = 2 if controls.density < SPARSE_DENSITY and beats % 2 == 0 and beats >= 4 else 1
+        units = split_beats(beats // stretch)
         notes: list[NoteEvent] = []
         chords: list[Chord] = []
         offset = 0
         for i, unit in enumerate(units):
-            unit_notes = self._unit(unit, offset, controls)
+            span = unit * stretch
+            unit_notes = self._unit(self.unit_controls(unit, offset, span, controls, controls.density * stretch),
+                                    controls)
             chord = self._chord(unit_notes, controls, favour_tonic=i in (0, len(units) - 1))
             if not chords or chord.pitch_classes != chords[-1].pitch_classes:
                 chords.append(Chord(float(offset), chord.root, chord.pitch_classes))
             for t, d, rel in unit_notes:
-                start = offset + t / TICKS_PER_BEAT
-                notes.append(NoteEvent(start, min(d / TICKS_PER_BEAT, controls.beats_per_breath - start),
-                                       rel + controls.tonic, VELOCITY + (ACCENT if t == 0 else 0)))
-            offset += unit
-        return Bar(beats=controls.beats_per_breath, inhale_beats=controls.inhale_beats, notes=tuple(notes),
-                   chords=tuple(chords))
+                start = offset + stretch * t / TICKS_PER_BEAT
+                notes.append(NoteEvent(start, min(stretch * d / TICKS_PER_BEAT, beats - start), rel + controls.tonic,
+                                       VELOCITY + (ACCENT if t == 0 else 0)))
+            offset += span
+        return Bar(beats=beats, inhale_beats=controls.inhale_beats, notes=tuple(notes), chords=tuple(chords))
 
-    def unit_controls(self, unit: int, offset: int, controls: MusicControls) -> tk.BarControls:
-        """The control tokens for the unit starting ``offset`` beats into the breath bar."""
-        mid = offset + unit / 2
-        arc = theory.breath_arc(mid, controls.inhale_beats, controls.beats_per_breath)
-        register = controls.register_midi - controls.tonic + REGISTER_ARC_SEMITONES * (arc - 0.5)
-        start_arc = theory.breath_arc(offset, controls.inhale_beats, controls.beats_per_breath)
-        end_arc = theory.breath_arc(min(offset + unit, controls.beats_per_breath - 1e-9), controls.inhale_beats,
-                                    controls.beats_per_breath)
-        contour = "up" if end_arc - start_arc > 0.25 else "down" if start_arc - end_arc > 0.25 else "flat"
-        return tk.BarControls(unit, controls.mode, tk.density_bucket(controls.density),
-                              tk.register_bucket(register), contour)
+    def unit_controls(self, unit: int, offset: float, span: float, controls: MusicControls,
+                      density: float) -> tk.BarControls:
+        """Control tokens for a ``unit``-beat model bar played over ``span`` beats from ``offset`` beats into
+        the breath bar: register and contour follow the breath arc; ``density`` in notes per model beat."""
+        arc_at = lambda beat: theory.breath_arc(min(beat, controls.beats_per_breath - 1e-9),  # noqa: E731
+                                                controls.inhale_beats, controls.beats_per_breath)
+        register = controls.register_midi - controls.tonic + REGISTER_ARC_SEMITONES * (arc_at(offset + span / 2) - 0.5)
+        rise = arc_at(offset + span) - arc_at(offset)
+        contour = "up" if rise > 0.25 else "down" if rise < -0.25 else "flat"
+        return tk.BarControls(unit, controls.mode, tk.density_bucket(density), tk.register_bucket(register), contour)
 
     def _feed(self, token: int) -> None:
         self.logits = self.net.feed(token)
         self.tokens_fed += 1
 
-    def _unit(self, unit: int, offset: int, controls: MusicControls) -> list[tuple[int, int, int]]:
-        """Decode one model bar: (onset tick, duration ticks, tonic-relative pitch) triples."""
-        c = self.unit_controls(unit, offset, controls)
+    def _unit(self, c: tk.BarControls, controls: MusicControls) -> list[tuple[int, int, int]]:
+        """Decode one model bar under controls ``c``: (onset tick, duration ticks, tonic-relative pitch)."""
         forced = tk.control_tokens(c)
         for t in forced[:4]:
             self._feed(t)
@@ -160,7 +164,7 @@ class ModelGenerator(Generator):
                                 self.rng))
         self._feed(forced[5])
         pitch_ids, pitch_offset = self._pitch_choices(controls)
-        ticks = unit * TICKS_PER_BEAT
+        ticks = c.beats * TICKS_PER_BEAT
         notes, last = [], -1
         while True:
             allowed = np.array([tk.BAR] + list(range(tk.POS0 + last + 1, tk.POS0 + ticks)))

@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
 from kivy.app import App
 from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
+from wellness_app.storage import data_dir, open_store
 from wellness_app.ui import theme
 from wellness_app.ui.history import HistoryScreen
 from wellness_app.ui.home import HomeScreen
@@ -47,7 +47,8 @@ class HeartsongApp(App):
         self.sensor_spec: str | None = "virtual" if accelerated else None
         self.runner: SessionRunner | None = None
         self.session_folder: Path | None = None
-        self.settings_path = Path(platformdirs.user_data_dir("heartsong")) / "settings.json"
+        self.settings_path = data_dir() / "settings.json"
+        self._store = None
         self.settings = self._load_settings()
 
     def build(self):
@@ -137,6 +138,13 @@ class HeartsongApp(App):
                            f"{playlist.name}, session {index + 1} of {len(playlist.sessions)}",
                            {"client": client.client_id, "playlist": playlist.name, "entry": index},
                            protocol_name=protocol.name)
+
+    @property
+    def store(self):
+        """The session database, opened once per app (``wellness_app.storage``)."""
+        if self._store is None:
+            self._store = open_store()
+        return self._store
 
     # -- settings --------------------------------------------------------------------------------------
     def _load_settings(self) -> dict:

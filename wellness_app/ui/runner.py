@@ -24,17 +24,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
 from biosignals.types import PhysioState
+from wellness_app.storage import data_dir
 
 SIGNAL_LOST_AFTER_S = 5.0  # no beat for this long -> "sensor signal lost" (music continues on plan)
 STOP_FADE_S = 2.5  # a stop pressed by the listener fades the music out over this long
 
 
 def sessions_dir() -> Path:
-    """Where sessions are saved: ``<user data dir>/sessions`` (``$XDG_DATA_HOME/heartsong/sessions`` on Linux)."""
-    return Path(platformdirs.user_data_dir("heartsong")) / "sessions"
+    """Where the app saves sessions: ``wellness_app.storage.data_dir() / "sessions"``."""
+    return data_dir() / "sessions"
 
 
 def new_session_dir(protocol: str, now: dt.datetime | None = None) -> Path:
@@ -55,7 +54,10 @@ class WallClockPlayer:
         self.capacity = int(buffer_s * sample_rate)
         self.frames_written = 0
         self.underruns = 0
+        self.device_underflows = 0  # there is no device
+        self.callbacks = 0  # clock readings, the stand-in for audio callbacks
         self.error: Exception | None = None
+        self._ending = False
         self._played_before_pause = 0
         self._resumed_at: float | None = None
 
@@ -67,11 +69,12 @@ class WallClockPlayer:
 
     @property
     def frames_played(self) -> int:
+        self.callbacks += 1
         played = self._played_before_pause
         if self._resumed_at is not None:
             played += int((time.monotonic() - self._resumed_at) * self.sample_rate)
         if played > self.frames_written:
-            if self.frames_written:
+            if self.frames_written and not self._ending:
                 self.underruns += 1
             # the device would have played silence: the clock waits for the music, as a real stream does
             self._played_before_pause, played = self.frames_written, self.frames_written
@@ -84,6 +87,10 @@ class WallClockPlayer:
 
     def write(self, block) -> None:
         self.frames_written += len(block)
+
+    def end_of_stream(self) -> None:
+        """Everything has been written: the clock running past it now is the end, not an underrun."""
+        self._ending = True
 
     def pause(self) -> None:
         self._played_before_pause = self.frames_played
@@ -109,25 +116,13 @@ class HoldablePlayer:
         self.engine = engine
         self.hold_from_frame: int | None = None
 
-    @property
-    def frames_played(self) -> int:
-        return self.player.frames_played
-
-    @property
-    def error(self):
-        return self.player.error
-
-    @property
-    def underruns(self) -> int:
-        return self.player.underruns
+    def __getattr__(self, name: str):
+        return getattr(self.player, name)  # everything else (frames_played, error, underruns, ...) is the player's
 
     def free_frames(self) -> int:
         if self.hold_from_frame is not None and self.engine.rendered_frames >= self.hold_from_frame:
             return 0
         return self.player.free_frames()
-
-    def write(self, block) -> None:
-        self.player.write(block)
 
     def pause(self) -> None:
         self.engine.master.set_volume(0.0)
@@ -136,9 +131,6 @@ class HoldablePlayer:
     def resume(self, volume: float) -> None:
         self.engine.master.set_volume(volume)
         self.hold_from_frame = None
-
-    def close(self) -> None:
-        self.player.close()
 
 
 @dataclass

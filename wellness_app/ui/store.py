@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from wellness_app.storage import data_dir
 from wellness_app.ui.runner import sessions_dir
 
 SIDECAR = "app.json"  # per-session app data: rating 1-5, client and playlist the session came from
@@ -82,7 +81,7 @@ class TherapistStore:
     """Clients, playlists and custom protocols as JSON files, validated by therapy_profiles on every load."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root or Path(platformdirs.user_data_dir("heartsong")) / "therapist"
+        self.root = root or data_dir() / "therapist"
         for kind in ("clients", "playlists", "protocols"):
             (self.root / kind).mkdir(parents=True, exist_ok=True, mode=0o700)
 

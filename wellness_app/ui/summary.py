@@ -98,10 +98,19 @@ class SummaryScreen(Screen):
         column.add_widget(self.rating_note)
 
     def rate(self, value: int) -> None:
-        """Save the rating in the session's app.json sidecar (read by History and personalisation)."""
+        """Save the rating with the session in the store (personalisation learns from it) and in app.json."""
         self.rating = value
         for index, button in enumerate(self.rating_buttons, start=1):
             button.primary = index == value
-        if self.folder is not None:
-            update_sidecar(self.folder, rating=value)
-            self.rating_note.text = f"Saved: {RATINGS[value - 1]}. Thank you."
+        if self.folder is None:
+            return
+        update_sidecar(self.folder, rating=value)
+        try:
+            stored = self.app.store.session_by_out_dir(self.folder)
+            if stored is None:
+                raise LookupError("this session is not in the session database")
+            self.app.store.rate(stored.id, value)
+        except Exception as error:  # the rating is kept in app.json either way; say why the store missed it
+            self.rating_note.text = f"Saved with the session files: {RATINGS[value - 1]} ({error})."
+            return
+        self.rating_note.text = f"Saved: {RATINGS[value - 1]}. Thank you."
