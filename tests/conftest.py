@@ -20,3 +20,9 @@ def jack_server():
     yield name
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory, monkeypatch):
+    """Sessions store into a temporary data directory, never the user's real one (subprocesses inherit it)."""
+    monkeypatch.setenv("HEARTSONG_DATA_DIR", str(tmp_path_factory.mktemp("heartsong-data")))

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from wellness_app.session import SessionOptions, build_engine, run_offline
+from therapy_profiles.schema import ClientProfile
+from wellness_app.therapist import save_client
 from wellness_app.storage import DB_NAME, SCHEMA_VERSION, Store, StorageError
 
 
@@ -28,6 +30,8 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 def test_offline_session_is_stored_and_matches_the_json(data_dir, tmp_path):
     out = tmp_path / "session"
+    with Store() as store:
+        save_client(store, ClientProfile(schema_version=1, client_id="c-1", display_name="C"))
     engine, _ = build_engine(SessionOptions(minutes=0.5, out_dir=out, offline=True, seed=2, client_id="c-1"))
     run_offline(engine)
     record = json.loads((out / "session.json").read_text())
@@ -36,7 +40,8 @@ def test_offline_session_is_stored_and_matches_the_json(data_dir, tmp_path):
         assert info.status == "complete" and info.complete and info.client_id == "c-1"
         assert info.out_dir == str(out.resolve()) and store.session_by_out_dir(out).id == info.id
         assert info.summary == record["summary"]
-        assert store.seconds(info.id) == [{**row, "coherence": None} for row in record["seconds"]]
+        assert store.seconds(info.id) == record["seconds"]
+        assert store.session_details(info.id)["personalisation"], "a client's session records its musical choice"
         assert [r["t_s"] for r in store.seconds(info.id)] == list(range(30))
         assert store.beats(info.id) == record["beats"] and len(record["beats"]) > 20
         assert store.decisions(info.id) == record["decisions"]
@@ -106,8 +111,7 @@ def test_a_killed_session_keeps_every_second_and_is_marked_incomplete(data_dir, 
         assert store.decisions(info.id)[-1]["t_s"] <= t_last + 1 + 20
         assert info.summary["duration_s"] >= t_last - 5, "the running summary was kept"
     saved = json.loads((out / "session.json").read_text())  # saved every 5 s: never ahead of the database
-    stored = [{k: v for k, v in row.items() if k != "coherence"} for row in seconds]
-    assert 0 < len(saved["seconds"]) <= len(stored) and saved["seconds"] == stored[:len(saved["seconds"])]
+    assert 0 < len(saved["seconds"]) <= len(seconds) and saved["seconds"] == seconds[:len(saved["seconds"])]
 
 
 def test_a_running_session_of_a_live_process_is_not_marked_incomplete(data_dir):

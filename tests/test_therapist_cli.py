@@ -155,7 +155,7 @@ def test_hostile_bundle_is_one_line_and_imports_nothing(heartsong, client_with_p
 
 
 @pytest.mark.parametrize("content, expected", [
-    (b"{" * 100_000, "nested too deeply"),
+    (b"[" * 100_000, "nested too deeply"),
     (b" " * (therapist.MAX_BUNDLE_BYTES + 1), "larger than the 1024 KiB limit"),
     (b'{"format": "heartsong-bundle/1", "client": NaN}', "NaN is not a number JSON allows"),
     (b"\xff\xfe", "not UTF-8"),

@@ -44,6 +44,7 @@ def _run_session(args, *, demo: bool) -> int:
     options = SessionOptions(
         protocol=args.protocol, minutes=args.minutes, out_dir=Path(args.out), sensor=args.sensor,
         generator=args.generator, synth=args.synth, offline=args.offline, seed=args.seed,
+        client_id=getattr(args, "client", None),
     )
     progress, update = _progress_printer(console, options.minutes * 60.0)
     engine, notices = build_engine(options, on_progress=update)
@@ -157,6 +158,8 @@ def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None
                                  "replay:FILE, or a strap address")
         parser.add_argument("--offline", action="store_true",
                             help="run faster than real time and render files without a sound card")
+        parser.add_argument("--client", default=None,
+                            help="client id (see `heartsong client list`): their limits and personalised music")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,9 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     protocols = sub.add_parser("protocols", help="list the built-in protocols")
     protocols.set_defaults(func=cmd_protocols)
 
-    from wellness_app import analyze
+    from wellness_app import analyze, therapist, ui
 
     analyze.add_subcommand(sub)
+    therapist.add_subcommands(sub)
+    ui.add_subcommand(sub)
     return parser
 
 

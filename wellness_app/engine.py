@@ -106,6 +106,8 @@ class SessionEngine:
                 self._add_beat(item, session_t)
             elif isinstance(item, HostSamples):
                 (self.estimator.add_ecg if item.kind == "ecg" else self.estimator.add_acc)(item.values, item.times_s)
+                for t, values in zip(item.times_s - self.t0_host, item.values.tolist()):
+                    self.record.add_pmd(float(t), item.kind, values if isinstance(values, list) else [values])
             elif item.kind == "gap":
                 self.record.add_event(session_t, "sensor_lost",
                                       f"{item.message}; the music continues on the plan while the strap reconnects")
@@ -202,6 +204,10 @@ class SessionEngine:
                 "density": controls.density,
                 "volume": controls.volume,
                 "phase": bar.decision.phase_name,
+                "coherence": _round(self.state.coherence, 3),
+                "lf_hf": _round(self.state.lf_hf, 3),
+                "signal_quality": _round(self.state.signal_quality, 3),
+                "breathing_source": self.state.breathing_source,
             }
             if self.listener is not None:
                 row["virtual_breathing_rate_bpm"] = round(self.listener.breathing_rate_bpm, 3)

@@ -24,11 +24,16 @@ SAVE_EVERY_S = 5.0  # session seconds between atomic saves of session.json
 # biosignals.estimator (HR, RMSSD, breathing rate) and therapy_profiles.policy (guide, tempo).
 SECOND_COLUMNS = {
     "t_s": "session time in seconds",
-    "heart_rate_bpm": "mean heart rate over the last 10 s of beats (biosignals.estimator)",
-    "rr_ms": "most recent RR interval",
-    "rmssd_ms": "RMSSD over the last 60 s of clean beats",
-    "breathing_rate_bpm": "breaths/min estimated from respiratory sinus arrhythmia",
+    "heart_rate_bpm": "60000 / mean artifact-corrected RR over the last 10 s (biosignals.estimator)",
+    "rr_ms": "most recent artifact-corrected RR interval",
+    "rmssd_ms": "RMSSD over the last 60 s of corrected RR, never across a gap",
+    "breathing_rate_bpm": "breaths/min: RSA in RR (0.05-0.5 Hz), fused with ECG and chest ACC when present",
     "breathing_confidence": "0-1 confidence of breathing_rate_bpm",
+    "breathing_source": "which sources agreed on the breathing estimate (rr, ecg, acc)",
+    "coherence": "HeartMath-style ratio over the last 64 s: peak power (0.030 Hz around the 0.04-0.26 Hz peak) "
+                 "/ (total power - peak power), recomputed every 5 s (biosignals.hrv.hrv_coherence)",
+    "lf_hf": "LF (0.04-0.15 Hz) / HF (0.15-0.4 Hz) power over the last 120 s (biosignals.hrv.hrv_frequency)",
+    "signal_quality": "0 (unusable) to 1 (clean): contact, artifacts, ACC and RSA checks (biosignals.quality)",
     "guide_rate_bpm": "breaths/min the music guides in the current bar",
     "guide_phase": "0-1 position in the guided breath; inhale while below inhale_fraction",
     "inhale_fraction": "share of the guided breath spent inhaling",

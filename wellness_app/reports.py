@@ -168,8 +168,8 @@ def render_html(store: Store, session_id: int) -> str:
     chart_html = "".join(f"<h2>{html.escape(title)}</h2>{img}<p class=def>{html.escape(definition)}</p>"
                          for title, img, definition in charts)
 
-    def before_after(column: str, unit: str) -> str:
-        return (f"<tr><th>{html.escape(column)}</th><td>{_fmt(summary.get(column + '_start'))} → "
+    def before_after(column: str, label: str, unit: str) -> str:
+        return (f"<tr><th>{label}, start → end</th><td>{_fmt(summary.get(column + '_start'))} → "
                 f"{_fmt(summary.get(column + '_end'))} {unit}</td></tr>")
 
     return f"""<!DOCTYPE html>
@@ -185,8 +185,8 @@ td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}} img{{max-width:
 <tr><th>Length</th><td>{summary.get('duration_s', 0) / 60:.1f} min, {status}</td></tr>
 <tr><th>Rating</th><td>{info.rating or 'not rated'}</td></tr>{personal_row}
 <tr><th>Beats recorded</th><td>{summary.get('beats', 0)}</td></tr>
-{before_after('heart_rate_bpm', 'beats/min')}{before_after('rmssd_ms', 'ms')}
-{before_after('breathing_rate_bpm', 'breaths/min')}{before_after('guide_rate_bpm', 'breaths/min')}
+{before_after('heart_rate_bpm', 'Heart rate', 'beats/min')}{before_after('rmssd_ms', 'RMSSD', 'ms')}
+{before_after('breathing_rate_bpm', 'Breathing', 'breaths/min')}{before_after('guide_rate_bpm', 'Breath guide', 'breaths/min')}
 </table>
 <p class=def>{html.escape(summary.get('summary_windows', 'first 30 s vs last 30 s'))}.</p>
 {chart_html}{coherence_note}

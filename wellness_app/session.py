@@ -11,7 +11,8 @@ from biosignals.sources.virtual import VirtualStrap
 from generators.output import WavWriter
 from generators.rules import RuleBasedGenerator
 from generators.synth import open_synth
-from therapy_profiles import ProfileError, load_protocol
+from therapy_profiles import ProfileError, Protocol, load_protocol
+from therapy_profiles.schema import PlaylistEntry
 from therapy_profiles.policy import Policy
 from wellness_app.engine import SessionEngine
 from wellness_app.record import SessionRecord
@@ -68,12 +69,31 @@ def open_sensor(options: SessionOptions) -> SensorSource:
     return source
 
 
+def _protocol_for(options: SessionOptions, store) -> tuple[Protocol, dict | None]:
+    """The protocol scaled to the session length; for a client, with their overrides and the personalisation
+    bandit's musical choice for this session (recorded, so the client's rating teaches the bandit)."""
+    if options.client_id is None:
+        return load_protocol(options.protocol).scaled_to(options.minutes), None
+    from wellness_app.therapist import TherapistError, personalised_protocol  # therapist imports this module
+
+    try:
+        protocol, choice = personalised_protocol(store, options.client_id, PlaylistEntry(protocol=options.protocol),
+                                                 explore=True, seed=options.seed)
+    except TherapistError as error:
+        raise SessionSetupError(str(error)) from None
+    return protocol.scaled_to(options.minutes), choice
+
+
 def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngine, list[str]]:
     """All parts of a session, wired; returns the engine and one-line notices for the user."""
     if options.minutes <= 0 or options.minutes > 240:
         raise SessionSetupError(f"--minutes {options.minutes} is out of range: use a value between 0.5 and 240")
     try:
-        protocol = load_protocol(options.protocol).scaled_to(options.minutes)
+        store = open_store()
+    except StorageError as error:
+        raise SessionSetupError(str(error)) from None
+    try:
+        protocol, personalisation = _protocol_for(options, store)
     except ProfileError as error:
         raise SessionSetupError(str(error)) from None
     source = open_sensor(options)
@@ -82,10 +102,6 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
     synth, notice = open_synth(options.synth, SAMPLE_RATE)
     if notice:
         notices.append(notice)
-    try:
-        store = open_store()
-    except StorageError as error:
-        raise SessionSetupError(str(error)) from None
     record = SessionRecord(
         path=out_dir / "session.json",
         protocol=protocol.model_dump(mode="json"),
@@ -93,9 +109,10 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
         store=store,
         client_id=options.client_id,
     )
+    record.personalisation = personalisation
     engine = SessionEngine(
         source=source,
-        policy=Policy(protocol),
+        policy=Policy(protocol, seed=options.seed),
         generator=RuleBasedGenerator(seed=options.seed),
         synth=synth,
         record=record,

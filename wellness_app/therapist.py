@@ -521,7 +521,7 @@ def cmd_history(args, store: Store) -> None:
     if not sessions:
         print("no sessions recorded yet")
         return
-    print(f"{'id':>5}  {'started':<16}  {'protocol':<22} {'client':<14} {'length':>9}  {'status':<10} {'bpm':<12} rating")
+    print(f"{'id':>5}  {'started':<16}  {'protocol':<22} {'client':<14} {'length':>9}  {'status':<10} {'heart rate':<12} rating")
     for info in sessions:
         print(history_line(info))
 

@@ -157,10 +157,11 @@ def adherence(gen: Generator, grid: list[MusicControls]) -> dict:
         req_d.append(c.density)
         got_d.append(len(notes) / (c.beats_per_breath * PASSAGE_BARS))
         reg_err.append(abs(np.mean([p for _, _, p in notes]) - c.register_midi))
-    per_mode = {m: float(np.mean([h for h, c in zip(hits, grid) if c.mode == m])) for m in MODES}
+    by_mode = lambda hs: {m: float(np.mean([h for h, c in zip(hs, grid) if c.mode == m])) for m in MODES}  # noqa: E731
     return {
         "mode_accuracy": float(np.mean(hits)), "mode_accuracy_melody_only": float(np.mean(hits_melody)),
-        "mode_accuracy_by_mode": per_mode, "in_scale_ratio": float(np.mean(in_scale)),
+        "mode_accuracy_by_mode": by_mode(hits), "mode_accuracy_melody_only_by_mode": by_mode(hits_melody),
+        "in_scale_ratio": float(np.mean(in_scale)),
         "density_spearman": float(spearmanr(req_d, got_d).statistic),
         "density_measured_by_request": {str(d): float(np.mean([g for r, g in zip(req_d, got_d) if r == d]))
                                         for d in sorted(set(req_d))},

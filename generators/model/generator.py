@@ -2,11 +2,13 @@
 
 A breath bar of N beats is composed as a few corpus-style model bars ("units" of 2, 3 or 4 beats). Each
 unit opens with control tokens the model was trained to honour: mode, a density bucket, a register bucket
-(tonic-relative) that follows the breath arc, and a contour (rising in the inhale, falling in the exhale).
-Decoding always enforces the token grammar (positions move forward inside the unit); with ``constrain``
-it also masks pitches outside the requested mode's scale and more than ``REGISTER_REACH`` semitones from
-the requested register. Harmony is chosen afterwards: per unit, the diatonic chord (generators.theory)
-that best covers the melody, the tonic chord favoured at the breath's start and end.
+(tonic-relative; the target follows the breath arc and the model picks within REGISTER_BAND of it) and a
+contour (rising in the inhale, falling in the exhale). Decoding always enforces the token grammar
+(positions move forward inside the unit); with ``constrain`` it also keeps pitches within REGISTER_REACH
+of the requested register and penalises (by default forbids) pitches outside the mode's scale. Requests
+sparser than SPARSE_DENSITY are composed in half time. Harmony is chosen afterwards: per unit, the
+diatonic chord (generators.theory) that best covers the melody, the tonic chord favoured at the breath's
+start and end.
 """
 from __future__ import annotations
 

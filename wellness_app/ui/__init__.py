@@ -29,14 +29,14 @@ def prepare_kivy_environment(*, offscreen: bool, size: tuple[int, int] | None = 
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_HOME", os.path.join(platformdirs.user_config_dir("heartsong"), "kivy"))
+    os.makedirs(os.environ["KIVY_HOME"], exist_ok=True)  # Kivy creates only the last path component
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     if offscreen:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    kivy_logger = logging.getLogger("kivy")  # KIVY_LOG_MODE=PYTHON: Kivy logs here, from its first import on
+    kivy_logger.setLevel(logging.WARNING)
+    kivy_logger.addFilter(_drop_kivy_noise)
     from kivy.config import Config
-    from kivy.logger import Logger
-
-    Logger.setLevel(logging.WARNING)
-    Logger.addFilter(_drop_clipboard_probe)
 
     width, height = size or (1280, 800)
     Config.set("graphics", "width", str(width))
@@ -64,11 +64,11 @@ async def run_app(app, driver=None) -> None:
                 raise result
 
 
-def _drop_clipboard_probe(record: logging.LogRecord) -> bool:
-    """Kivy logs a traceback for every clipboard tool it probes (xclip, xsel) and does not find; the app only
-    needs SDL's clipboard, so those probes are noise."""
+def _drop_kivy_noise(record: logging.LogRecord) -> bool:
+    """Kivy warns about every clipboard tool it probes and does not find (the app needs only SDL's clipboard) and
+    about creating its config file on a first run; neither is anything a listener can act on."""
     message = str(record.msg)
-    return not (message.startswith(("xclip", "xsel", "Cutbuffer")))
+    return not message.startswith(("xclip", "xsel", "Cutbuffer", "Config: Older configuration", "Config: Upgrading"))
 
 
 def _size(text: str) -> tuple[int, int]:

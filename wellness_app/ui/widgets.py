@@ -204,7 +204,7 @@ class LineChart(Widget):
                     continue
                 y = bottom + height * i / lines
                 Line(points=[left, y, left + width, y], width=1)
-                _set_label(label, f"{y0 + (y1 - y0) * i / lines:.0f}")
+                _set_label(label, f"{y0 + (y1 - y0) * i / lines:.{0 if y1 - y0 >= 2 * lines else 1}f}")
                 label.right, label.center_y = left - theme.GAP / 2, y
             for points, colour in self.series:
                 Color(*colour)
