@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from wellness_app.session import SessionOptions
-from wellness_app.ui.runner import SessionRunner, WallClockPlayer, bar_sounding
+from wellness_app.engine import ScheduledBar
+from wellness_app.session import SessionOptions, build_engine
+from wellness_app.ui.runner import SessionRunner, WallClockPlayer
 
 
 def test_wall_clock_player_plays_in_real_time_pauses_and_counts_late_audio():
@@ -55,13 +58,10 @@ def test_accelerated_session_stops_early_and_keeps_its_record(tmp_path, monkeypa
     assert (tmp_path / "s" / "session.wav").stat().st_size > 48000 * 4 * 5
 
 
-def test_bar_sounding_reads_without_popping():
-    class Bar:
-        def __init__(self, start):
-            self.start_frame = start
-
-    bars = [Bar(0), Bar(100), Bar(250)]
-    assert bar_sounding(bars, 50).start_frame == 0
-    assert bar_sounding(bars, 100).start_frame == 100
-    assert bar_sounding(bars, 999).start_frame == 250
-    assert len(bars) == 3
+def test_sounding_bar_reads_without_popping():
+    engine, _ = build_engine(SessionOptions(minutes=1, out_dir=Path(tempfile.mkdtemp()), offline=True))
+    engine.bars.extend(ScheduledBar(start, 100, None) for start in (0, 100, 250))
+    assert engine.sounding_bar(50).start_frame == 0
+    assert engine.sounding_bar(100).start_frame == 100
+    assert engine.sounding_bar(999).start_frame == 250
+    assert len(engine.bars) == 3

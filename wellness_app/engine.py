@@ -91,6 +91,8 @@ class SessionEngine:
         self.t0_host = 0.0  # host time of frame 0 (live)
         self.state = PhysioState(t=0.0)
         self.fading_out = False
+        self.stopped_early = False
+        self.finished = False
         self.listener = getattr(source, "listener", None)  # the simulated body of a virtual strap, if any
 
         initial = self.arranger.initial_messages()
@@ -218,10 +220,19 @@ class SessionEngine:
     # -- drivers ----------------------------------------------------------------------------------
     def run_offline(self, wav: WavWriter) -> None:
         """Render the whole session as fast as the machine allows, the virtual strap advanced on the music clock."""
+        while self.step_offline(wav, blocks=100):
+            pass
+
+    def step_offline(self, wav: WavWriter, blocks: int = 1) -> bool:
+        """Render up to ``blocks`` blocks of the offline session (for callers that pace it, such as the app's
+        accelerated mode on its event loop); returns False once the session is finished."""
         if not hasattr(self.source, "packets_until"):
             raise TypeError("offline sessions need a simulated sensor: the virtual strap or a recording")
-        total = int(round(self.duration_s * self.sample_rate))
-        while self.rendered_frames < total:
+        for _ in range(blocks):
+            total = self.total_frames
+            if self.rendered_frames >= total:
+                self.finish()
+                return False
             n = min(BLOCK_FRAMES, total - self.rendered_frames)
             t = self.rendered_frames / self.sample_rate
             self._guide_listener(self.rendered_frames)
@@ -233,15 +244,39 @@ class SessionEngine:
             self._record_seconds(self.rendered_frames)
             if self.on_progress:
                 self.on_progress(t, self.state, self.bar_at(self.rendered_frames - 1))
-        self.finish()
+        return True
+
+    @property
+    def total_frames(self) -> int:
+        return int(round(self.duration_s * self.sample_rate))
+
+    def request_stop(self, fade_s: float = 3.0) -> None:
+        """End the session early: fade out from the next rendered frame and stop once the fade is over.
+        The record keeps everything and says the listener stopped it."""
+        if self.stopped_early:
+            return
+        self.stopped_early = True
+        self.record.add_event(self.rendered_frames / self.sample_rate, "stopped", "stopped by the listener")
+        self.master.begin_fade_out(fade_s)
+        self.fading_out = True
+        self.duration_s = min(self.duration_s, self.rendered_frames / self.sample_rate + fade_s)
+
+    def sounding_bar(self, frame: int) -> ScheduledBar | None:
+        """The scheduled bar containing ``frame``, read without changing the schedule (None before any bar)."""
+        found = None
+        for bar in list(self.bars):
+            if bar.start_frame > frame:
+                break
+            found = bar
+        return found if found is not None else (self.bars[0] if self.bars else None)
 
     async def run_live(self, player, wav: WavWriter) -> None:
         """Play through ``player`` (a started LivePlayer) while the sensor streams on host time."""
-        total = int(round(self.duration_s * self.sample_rate))
         self.t0_host = time.monotonic()
         sensor_task = asyncio.create_task(self._consume_sensor())
         try:
             while True:
+                total = self.total_frames  # shrinks when the listener stops early
                 audible = player.frames_played
                 if audible >= total:
                     break
@@ -276,11 +311,14 @@ class SessionEngine:
             self.handle_packet(packet, packet.t_arrival - self.t0_host)
 
     def finish(self) -> None:
-        """Write the MIDI file and the final record. Called once, also after an error, so nothing is lost."""
+        """Write the MIDI file and the final record. Runs once, also after an error, so nothing is lost."""
+        if self.finished:
+            return
         heard = truncate_messages(self.midi_messages, self.rendered_frames)
         tempo_changes = [(frame, bpm) for frame, bpm in self.tempo_changes if frame < self.rendered_frames]
         write_midi(self.out_dir / "session.mid", heard, self.sample_rate, tempo_changes, end_frame=self.rendered_frames)
-        self.record.complete = self.rendered_frames >= int(round(self.duration_s * self.sample_rate))
+        self.finished = True
+        self.record.complete = not self.stopped_early and self.rendered_frames >= self.total_frames
         self.record.save()
 
 

@@ -8,8 +8,8 @@ Three ways to run, chosen in this order (each is honest about what the listener 
   ``WallClockPlayer`` that consumes frames at the wall-clock rate and plays nothing; the music is still
   written to session.wav / session.mid, and the breath guide on screen still guides.
 - ``accelerated`` (virtual strap only; for demos, tests and benchmarks): the engine's offline path
-  (``run_offline``, music clock = simulated time, virtual listener advanced on it) runs in a worker thread
-  paced to ``speed`` x real time. Nothing is played; the WAV is written; every value on screen is the one the
+  (``step_offline``, music clock = simulated time, virtual listener advanced on it) is stepped block by block
+  on the app's loop, paced to ``speed`` x real time. Nothing is played; the WAV is written; every value on screen is the one the
   engine computed at that point of simulated time.
 
 The breath guide shown is always the guide of the bar at the *audible* frame (live/files: the player's
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,10 +155,6 @@ class SessionView:
         return max(self.total_s - self.elapsed_s, 0.0)
 
 
-class StopRequested(Exception):
-    """Raised inside the accelerated worker to end the offline run early."""
-
-
 class SessionRunner:
     """One session for the app: start it, then read ``view()`` every frame; pause/resume/stop/volume on request."""
 
@@ -176,9 +171,9 @@ class SessionRunner:
         self.error: Exception | None = None
         self._task: asyncio.Task | None = None
         self._snapshot: tuple[float, PhysioState, object, int] | None = None  # accelerated: t, state, bar, frame
-        self._resume = threading.Event()
+        self._resume = asyncio.Event()
         self._resume.set()
-        self._stop = threading.Event()
+        self._stop = asyncio.Event()
         self._paused_wall = 0.0
         self._start_wall = 0.0
 
@@ -221,14 +216,11 @@ class SessionRunner:
 
         try:
             if self.mode == "accelerated":
-                await asyncio.to_thread(self._run_accelerated)
+                await self._run_accelerated()
             else:
                 await run_live(self.engine, self.player)
             self.status = "finished"
         except asyncio.CancelledError:
-            self.status = "finished"
-        except StopRequested:
-            self.engine.finish()
             self.status = "finished"
         except Exception as error:  # shown to the user on the session screen; the record is saved by finish()
             self.error = error
@@ -238,24 +230,26 @@ class SessionRunner:
             if self.player is not None:
                 self.player.close()
 
-    def _run_accelerated(self) -> None:
+    async def _run_accelerated(self) -> None:
+        """The offline engine stepped on the app's loop, one block per step, paced to ``speed`` x real time."""
         from generators.output import WavWriter
 
-        def pace(t: float, state: PhysioState, bar) -> None:
-            self._snapshot = (t, state, bar, self.engine.rendered_frames - 1)
-            if self._stop.is_set():
-                raise StopRequested()
-            if not self._resume.is_set():
-                paused_at = time.monotonic()
-                self._resume.wait()
-                self._paused_wall += time.monotonic() - paused_at
-            ahead = (self._start_wall + self._paused_wall + t / self.speed) - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-
-        self.engine.on_progress = pace
-        with WavWriter(self.engine.out_dir / "session.wav", self.engine.sample_rate) as wav:
-            self.engine.run_offline(wav)
+        engine = self.engine
+        with WavWriter(engine.out_dir / "session.wav", engine.sample_rate) as wav:
+            while True:
+                if self._stop.is_set():
+                    engine.request_stop(0.0)
+                if not self._resume.is_set():
+                    paused_at = time.monotonic()
+                    await self._resume.wait()
+                    self._paused_wall += time.monotonic() - paused_at
+                if not engine.step_offline(wav, blocks=1):
+                    break
+                t = engine.rendered_frames / engine.sample_rate
+                self._snapshot = (t, engine.state, engine.sounding_bar(engine.rendered_frames - 1),
+                                  engine.rendered_frames - 1)
+                ahead = (self._start_wall + self._paused_wall + t / self.speed) - time.monotonic()
+                await asyncio.sleep(max(ahead, 0.0))
 
     def pause(self) -> None:
         """Hold the music clock (the sensor keeps streaming, so the estimates stay current)."""
@@ -297,10 +291,7 @@ class SessionRunner:
             self._stop.set()
             self._resume.set()
         else:
-            self.engine.master.begin_fade_out(STOP_FADE_S)
-            self.engine.fading_out = True
-            await asyncio.sleep(STOP_FADE_S + _buffered_s(self.player, self.engine))
-            self._task.cancel()
+            self.engine.request_stop(STOP_FADE_S)
         await asyncio.gather(self._task, return_exceptions=True)
 
     async def abort(self) -> None:
@@ -329,7 +320,7 @@ class SessionRunner:
             now_s = state.t
         else:
             frame = self.player.frames_played
-            bar = bar_sounding(engine.bars, frame)
+            bar = engine.sounding_bar(frame)
             state = engine.state
             now_s = time.monotonic() - engine.t0_host
         view = SessionView(self.mode, self.status, min(frame / sample_rate, engine.duration_s), engine.duration_s,
@@ -363,18 +354,3 @@ class SessionRunner:
         beats = self.engine.record.beats
         started = now_s > SIGNAL_LOST_AFTER_S
         return started and (not beats or now_s - beats[-1]["t_s"] > SIGNAL_LOST_AFTER_S)
-
-
-def bar_sounding(bars, frame: int):
-    """The scheduled bar that contains ``frame``, read without changing the engine's schedule (None if none)."""
-    found = None
-    for bar in list(bars):
-        if bar.start_frame > frame:
-            break
-        found = bar
-    return found if found is not None else (bars[0] if bars else None)
-
-
-def _buffered_s(player, engine) -> float:
-    """Seconds of music already handed to the player and not yet heard (the stop fade starts after them)."""
-    return max(engine.rendered_frames - player.frames_played, 0) / engine.sample_rate
