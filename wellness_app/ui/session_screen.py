@@ -15,8 +15,10 @@ from wellness_app.ui import theme
 from wellness_app.ui.widgets import BreathGuide, CalmButton, CoherenceMeter, LineChart, Stat, Tachogram, Text
 
 CHART_REFRESH_S = 0.5  # charts change slowly; redrawing them twice a second keeps frames cheap
-COHERENCE_DEFINITION = ("coherence 0-1: regularity of the heart-rhythm wave at the breathing rate "
-                        "(biosignals.estimator). -- = not available yet")
+COHERENCE_DEFINITION = ("coherence (HeartMath-style): power in 0.030 Hz around the 0.04-0.26 Hz peak of the "
+                        "heart rhythm / the rest of its power, last 64 s, every 5 s; gauge full at 3. "
+                        "-- = under 64 s of clean beats")
+COHERENCE_GAUGE_FULL = 3.0  # ratio at which the gauge is full: a well-paced resonance breather reaches it
 EYES_CLOSED_DIM = 0.2  # bright enough to follow through half-closed eyes, dark enough to rest them
 
 
@@ -84,7 +86,8 @@ class SessionScreen(Screen):
         stats.add_widget(self.hr_stat)
         stats.add_widget(self.breath_stat)
         self.side.add_widget(stats)
-        self.coherence = CoherenceMeter(size_hint_y=None, definition=COHERENCE_DEFINITION)
+        self.coherence = CoherenceMeter(size_hint_y=None, definition=COHERENCE_DEFINITION,
+                                        maximum=COHERENCE_GAUGE_FULL)
         self.side.add_widget(self.coherence)
         self.tachogram = Tachogram(size_hint_y=0.35)
         self.breath_chart = LineChart(size_hint_y=0.35, title="breathing (lavender) vs guide (green)",
