@@ -41,11 +41,15 @@ class WavWriter:
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[1] != self.channels:
             raise ValueError(f"WavWriter expects blocks shaped (frames, {self.channels}), got {block.shape}")
-        self._file.write(block)
-        self.frames_written += len(block)
-        if self.frames_written - self._flushed_frames >= self.flush_every_s * self.sample_rate:
-            self._file.flush()
-            self._flushed_frames = self.frames_written
+        try:
+            self._file.write(block)
+            self.frames_written += len(block)
+            if self.frames_written - self._flushed_frames >= self.flush_every_s * self.sample_rate:
+                self._file.flush()
+                self._flushed_frames = self.frames_written
+        except (soundfile.LibsndfileError, OSError) as error:
+            raise OSError(f"cannot write WAV file {self.path} after {self.frames_written / self.sample_rate:.1f} s "
+                          f"(disk full? {error}); free some space or choose another output directory") from None
 
     def close(self) -> None:
         if not self._file.closed:

@@ -38,6 +38,7 @@ class LivePlayer:
         self.device_underflows = 0  # PortAudio reported an underflow (the audio system itself was late)
         self.callbacks = 0
         self.error: Exception | None = None
+        self._watch = (0, time.monotonic())  # (callbacks, host time) when the callback count last moved
         self._stream = None
         self._ending = False
 
@@ -120,6 +121,16 @@ class LivePlayer:
         if not self._ending:
             self.error = AudioDeviceError("audio output stopped unexpectedly; use --offline to render files")
 
+    def check_alive(self, stall_s: float = 2.0) -> None:
+        """Set ``error`` when the device has not called back for ``stall_s`` seconds: the sound server or
+        device vanished without PortAudio ending the stream (a killed JACK server does this)."""
+        now = time.monotonic()
+        if self.callbacks != self._watch[0]:
+            self._watch = (self.callbacks, now)
+        elif self._stream is not None and self.error is None and now - self._watch[1] > stall_s:
+            self.error = AudioDeviceError(f"the audio device stopped calling back for {stall_s:g} s (sound server or "
+                                          "device gone); use --offline to render files")
+
     def end_of_stream(self) -> None:
         """Nothing more will be written: the buffer running empty from now on is the end, not an underrun."""
         self._ending = True
@@ -134,8 +145,18 @@ class LivePlayer:
     def close(self) -> None:
         self._ending = True
         if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
+            if self.error is not None and not self._stream.active:
+                # The device vanished under PortAudio (a killed JACK server): stop(), close() and PortAudio's
+                # exit handler would wait forever for a callback that never comes, so the stream is abandoned
+                # and the operating system reclaims it when the process exits.
+                import atexit
+
+                import sounddevice
+
+                atexit.unregister(sounddevice._exit_handler)
+            else:
+                self._stream.stop()
+                self._stream.close()
             self._stream = None
 
     def __enter__(self) -> "LivePlayer":

@@ -93,15 +93,21 @@ def _changing_controls(i: int) -> MusicControls:
 
 def test_streams_64_bars_under_changing_controls():
     gen = ModelGenerator(seed=3)
+    in_scale = []
     for i in range(64):
         c = _changing_controls(i)
         bar = gen.next_bar(c)
         assert bar.beats == c.beats_per_breath and bar.chords and bar.chords[0].start_beat == 0
+        assert bar.chords[0].root == c.tonic  # every breath opens on the tonic chord
         for n in bar.notes:
             assert 0 <= n.start_beat < bar.beats and 0 < n.duration_beats <= bar.beats - n.start_beat
-            assert 0 <= n.pitch <= 127 and (n.pitch - c.tonic) % 12 in MODE_STEPS[c.mode]
+            assert 0 <= n.pitch <= 127 and abs(n.pitch - c.register_midi) <= 12
+            in_scale.append((n.pitch - c.tonic) % 12 in MODE_STEPS[c.mode])
+            if c.mode.startswith("pentatonic"):  # forbidden outright, not just penalised
+                assert in_scale[-1]
         starts = [n.start_beat for n in bar.notes]
         assert starts == sorted(starts)
+    assert np.mean(in_scale) > 0.95
 
 
 def test_numpy_matches_torch_probabilities():

@@ -36,7 +36,7 @@ from therapy_profiles.schema import (
     ProfileError,
     Protocol,
     _Strict,
-    _validated,
+    validate_document,
 )
 
 STATE_VERSION = 1
@@ -193,7 +193,7 @@ class MusicBandit:
 
     @classmethod
     def from_json(cls, data: Any, what: str = "personalisation state") -> "MusicBandit":
-        state = _validated(BanditState, data, what)
+        state = validate_document(BanditState, data, what)
         if state.features != FEATURES:
             raise ProfileError(f"{what}: features differ from this Heartsong's parameters (start it afresh with "
                                "`heartsong client tune CLIENT --reset`)")
@@ -252,4 +252,4 @@ def apply_choice(protocol: Protocol, choice: dict[str, Any]) -> Protocol:
         if "tempo_offset_bpm" in choice:
             key = "bpm" if phase["tempo"]["kind"] == "absolute" else "floor_bpm"
             phase["tempo"][key] = min(TEMPO_RANGE[1], max(TEMPO_RANGE[0], phase["tempo"][key] + choice["tempo_offset_bpm"]))
-    return _validated(Protocol, data, f"protocol {protocol.name} personalised")
+    return validate_document(Protocol, data, f"protocol {protocol.name} personalised")

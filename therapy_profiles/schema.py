@@ -218,7 +218,7 @@ class Protocol(_Strict):
             phase["duration_s"] *= factor
         data["ramp"]["guide_bpm_per_min"] = min(4.0, self.ramp.guide_bpm_per_min * speedup)
         data["ramp"]["tempo_bpm_per_min"] = min(12.0, self.ramp.tempo_bpm_per_min * speedup)
-        return _validated(Protocol, data, f"protocol {self.name} scaled to {minutes:g} min")
+        return validate_document(Protocol, data, f"protocol {self.name} scaled to {minutes:g} min")
 
     def with_overrides(self, overrides: "Overrides") -> "Protocol":
         """A copy with a client's overrides applied (``Overrides`` documents each one)."""
@@ -234,7 +234,7 @@ class Protocol(_Strict):
             data["limits"]["max_volume"] = min(self.limits.max_volume, overrides.max_volume)
         if overrides.min_tempo_bpm is not None:
             data["limits"]["min_tempo_bpm"] = max(self.limits.min_tempo_bpm, overrides.min_tempo_bpm)
-        protocol = _validated(Protocol, data, f"protocol {self.name} with overrides")
+        protocol = validate_document(Protocol, data, f"protocol {self.name} with overrides")
         return protocol.scaled_to(overrides.minutes) if overrides.minutes is not None else protocol
 
 
@@ -352,7 +352,7 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
     return f"{where} = {shown}: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
-def _validated(model: type[BaseModel], data: Any, what: str):
+def validate_document(model: type[BaseModel], data: Any, what: str):
     """Validate ``data`` as ``model`` or raise one ProfileError line prefixed with ``what``."""
     if not isinstance(data, dict):
         raise ProfileError(f"{what}: the top level must be a table of fields, not {type(data).__name__}")
@@ -431,13 +431,13 @@ def load_protocol(path_or_name: str | Path) -> Protocol:
     )
     if looks_like_file:
         data, what = _read_document(Path(path_or_name), "protocol")
-        return _validated(Protocol, data, what)
+        return validate_document(Protocol, data, what)
     names = builtin_protocol_names()
     if text not in names:
         raise ProfileError(f"unknown protocol {text!r}: choose one of {', '.join(names)} (see `heartsong protocols`)")
     resource = resources.files("therapy_profiles") / "protocols" / f"{text}.toml"
     with resources.as_file(resource) as path:
-        protocol = _validated(Protocol, _read_document(path, "protocol")[0], f"built-in protocol {text}")
+        protocol = validate_document(Protocol, _read_document(path, "protocol")[0], f"built-in protocol {text}")
     if protocol.name != text:
         raise ProfileError(f"built-in protocol file {text}.toml names itself {protocol.name!r} (the names must match)")
     return protocol
@@ -446,7 +446,7 @@ def load_protocol(path_or_name: str | Path) -> Protocol:
 def load_client_profile(path: str | Path) -> ClientProfile:
     """A client profile file (.toml or .json)."""
     data, what = _read_document(Path(path), "client profile")
-    return _validated(ClientProfile, data, what)
+    return validate_document(ClientProfile, data, what)
 
 
 def load_playlist(path: str | Path) -> Playlist:
@@ -454,7 +454,7 @@ def load_playlist(path: str | Path) -> Playlist:
     a protocol given as a file name is looked up next to the playlist."""
     path = Path(path)
     data, what = _read_document(path, "playlist")
-    playlist = _validated(Playlist, data, what)
+    playlist = validate_document(Playlist, data, what)
     for index, entry in enumerate(playlist.sessions):
         try:
             protocol_for_entry(entry, path.parent)

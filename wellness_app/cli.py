@@ -62,15 +62,19 @@ def _run_session(args, *, demo: bool) -> int:
             console.print(f"[yellow]note:[/] {error}; rendering to files instead")
             player = None
     with progress:
-        if player is None:
-            run_offline(engine)
-        else:
-            try:
-                run_live_blocking(engine, player)
-            except AudioDeviceError as error:
-                raise CliError(f"{error}; everything up to now is saved in {options.out_dir}") from None
-            finally:
-                player.close()
+        try:
+            if player is None:
+                run_offline(engine)
+            else:
+                try:
+                    run_live_blocking(engine, player)
+                except AudioDeviceError as error:
+                    raise CliError(f"{error}; everything up to now is saved in {options.out_dir}") from None
+                finally:
+                    player.close()
+        except OSError as error:  # an output file cannot be written (disk full)
+            raise CliError(f"{error}; the session database keeps every second up to then "
+                           "(see `heartsong history`)") from None
     out = options.out_dir
     summary = engine.record.summary()
     console.print(f"[green]session written:[/] {out / 'session.wav'}, {out / 'session.mid'}, {out / 'session.json'}")

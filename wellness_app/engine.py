@@ -294,6 +294,7 @@ class SessionEngine:
                         player.end_of_stream()
                 if self.on_progress:
                     self.on_progress(session_t, self.state, self.bar_at(audible))
+                player.check_alive()
                 if player.error is not None:
                     self.record.add_event(session_t, "audio_error", str(player.error))
                     raise player.error
@@ -314,12 +315,12 @@ class SessionEngine:
         """Write the MIDI file and the final record. Runs once, also after an error, so nothing is lost."""
         if self.finished:
             return
+        self.finished = True
+        self.record.complete = not self.stopped_early and self.rendered_frames >= self.total_frames
+        self.record.save()  # the record first: on a full disk the database still gets everything
         heard = truncate_messages(self.midi_messages, self.rendered_frames)
         tempo_changes = [(frame, bpm) for frame, bpm in self.tempo_changes if frame < self.rendered_frames]
         write_midi(self.out_dir / "session.mid", heard, self.sample_rate, tempo_changes, end_frame=self.rendered_frames)
-        self.finished = True
-        self.record.complete = not self.stopped_early and self.rendered_frames >= self.total_frames
-        self.record.save()
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,7 +127,13 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
 
 def run_offline(engine: SessionEngine) -> None:
     with WavWriter(engine.out_dir / "session.wav", engine.sample_rate) as wav:
-        engine.run_offline(wav)
+        try:
+            engine.run_offline(wav)
+        except OSError as error:  # an output file cannot be written (disk full): end the record as incomplete
+            engine.record.add_event(engine.rendered_frames / engine.sample_rate, "output_error", str(error))
+            with contextlib.suppress(OSError):
+                engine.finish()
+            raise
 
 
 async def run_live(engine: SessionEngine, player) -> None:

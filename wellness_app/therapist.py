@@ -53,7 +53,7 @@ from therapy_profiles.personalisation import (
     parse_choice,
     reward,
 )
-from therapy_profiles.schema import MAX_FILE_BYTES, _validated
+from therapy_profiles.schema import MAX_FILE_BYTES, validate_document
 from wellness_app.storage import SessionInfo, Store, StorageError, open_store
 
 BUNDLE_FORMAT = "heartsong-bundle/1"
@@ -74,11 +74,11 @@ def get_client(store: Store, client_id: str) -> ClientProfile:
     data = store.get_document("clients", client_id)
     if data is None:
         raise TherapistError(f"no client {client_id!r}: see `heartsong client list`, or add one with `heartsong client add`")
-    return _validated(ClientProfile, data, f"stored client {client_id}")
+    return validate_document(ClientProfile, data, f"stored client {client_id}")
 
 
 def list_clients(store: Store) -> list[ClientProfile]:
-    return [_validated(ClientProfile, data, f"stored client {key}") for key, data in store.documents("clients").items()]
+    return [validate_document(ClientProfile, data, f"stored client {key}") for key, data in store.documents("clients").items()]
 
 
 def save_client(store: Store, client: ClientProfile, *, replace: bool = False) -> None:
@@ -99,12 +99,12 @@ def get_playlist(store: Store, name: str) -> Playlist:
     data = store.get_document("playlists", name)
     if data is None:
         raise TherapistError(f"no playlist {name!r} is stored: assign one from a file with `heartsong playlist assign`")
-    return _validated(Playlist, data, f"stored playlist {name}")
+    return validate_document(Playlist, data, f"stored playlist {name}")
 
 
 def custom_protocols(store: Store) -> dict[str, Protocol]:
     """The stored custom protocols, by the file name playlists use."""
-    return {key: _validated(Protocol, data, f"stored protocol {key}") for key, data in store.documents("protocols").items()}
+    return {key: validate_document(Protocol, data, f"stored protocol {key}") for key, data in store.documents("protocols").items()}
 
 
 def entry_protocol(entry: PlaylistEntry, custom: dict[str, Protocol]) -> Protocol:
@@ -273,7 +273,7 @@ def read_bundle(path: Path) -> tuple[ClientProfile, Playlist | None, dict[str, P
     unknown = sorted(set(data) - {"format", "client", "playlist", "protocols"})
     if unknown:
         raise ProfileError(f"{what}: {unknown[0]} is not a known field (allowed: format, client, playlist, protocols)")
-    client = _validated(ClientProfile, data.get("client"), f"{what}: client")
+    client = validate_document(ClientProfile, data.get("client"), f"{what}: client")
     raw_protocols = data.get("protocols") or {}
     if not isinstance(raw_protocols, dict) or len(raw_protocols) > MAX_BUNDLE_PROTOCOLS:
         raise ProfileError(f"{what}: protocols must be an object of at most {MAX_BUNDLE_PROTOCOLS} protocols by file name")
@@ -284,10 +284,10 @@ def read_bundle(path: Path) -> tuple[ClientProfile, Playlist | None, dict[str, P
                                "(allowed: 1-40 lower-case letters, digits and '-', then .json or .toml)")
         if len(json.dumps(protocol_data)) > MAX_FILE_BYTES:
             raise ProfileError(f"{what}: protocols[{file_name!r}] is larger than {MAX_FILE_BYTES // 1024} KiB")
-        protocols[file_name] = _validated(Protocol, protocol_data, f"{what}: protocols[{file_name!r}]")
+        protocols[file_name] = validate_document(Protocol, protocol_data, f"{what}: protocols[{file_name!r}]")
     playlist = None
     if data.get("playlist") is not None:
-        playlist = _validated(Playlist, data["playlist"], f"{what}: playlist")
+        playlist = validate_document(Playlist, data["playlist"], f"{what}: playlist")
         builtin = set(builtin_protocol_names())
         for index, entry in enumerate(playlist.sessions):
             if entry.protocol not in protocols and entry.protocol not in builtin:
@@ -425,7 +425,7 @@ def cmd_client_add(args, store: Store) -> None:
             data["resonance_rate_bpm"] = args.resonance_rate
         if args.tonic is not None:
             data["preferences"]["tonic"] = args.tonic
-        client = _validated(ClientProfile, data, "client")
+        client = validate_document(ClientProfile, data, "client")
     save_client(store, client, replace=args.replace)
     print(f"client {client.client_id} saved")
 

@@ -7,8 +7,8 @@ contour (rising in the inhale, falling in the exhale). Decoding always enforces 
 (positions move forward inside the unit); with ``constrain`` it also keeps pitches within REGISTER_REACH
 of the requested register and penalises (by default forbids) pitches outside the mode's scale. Requests
 sparser than SPARSE_DENSITY are composed in half time. Harmony is chosen afterwards: per unit, the
-diatonic chord (generators.theory) that best covers the melody, the tonic chord favoured at the breath's
-start and end.
+diatonic chord (generators.theory) that best covers the melody; every breath opens on the tonic chord
+and the tonic is favoured at its end.
 """
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ from generators.model.corpus import TICKS_PER_BEAT
 
 REGISTER_ARC_SEMITONES = 5.0  # the register bucket rises this much from breath start to the inhale peak
 SPARSE_DENSITY = 0.5  # notes per beat below which bars are composed in half time (see next_bar)
-REGISTER_BAND = 1  # the model picks each unit's register bucket within this many buckets of the arc's target
+REGISTER_BAND = 2  # the model picks each unit's register bucket within this many buckets of the arc's target
 REGISTER_REACH = 12  # with constrain, pitches stay within this many semitones of the requested register
-TONIC_CHORD_BONUS = 1.5  # favours the tonic chord on the first and last unit of a breath (in note-beats)
+SCALE_PENALTY = 1.0  # default logit penalty (nats) for pitches outside a heptatonic mode's scale
+TONIC_CHORD_BONUS = 1.5  # favours the tonic chord on a breath's last unit (in note-beats); the first is always I
 VELOCITY, ACCENT = 72, 10  # MIDI velocity of melody notes, plus ACCENT on each unit's downbeat
 
 
@@ -97,11 +98,13 @@ class ModelGenerator(Generator):
     backend: "torch" (checkpoint.pt) or "numpy" (weights.npz, no torch needed).
     temperature: > 0 sampling temperature (1 = the model's distribution); top_p: nucleus mass 0-1.
     constrain: keep pitches within REGISTER_REACH of the register and penalise those outside the mode's scale
-    by ``scale_penalty`` nats of logit (inf = forbid them); the token grammar is always enforced.
+    by ``scale_penalty`` nats of logit (inf = forbid them; pentatonic modes always forbid them, their point
+    being no semitone clashes); the token grammar is always enforced. The default penalty lets the rare,
+    confident chromatic note through (leading tones in minor), as in the corpus.
     """
 
-    def __init__(self, seed: int = 0, backend: str = "torch", temperature: float = 0.9, top_p: float = 0.92,
-                 constrain: bool = True, scale_penalty: float = math.inf, weights: Path | str | None = None):
+    def __init__(self, seed: int = 0, backend: str = "torch", temperature: float = 1.0, top_p: float = 0.99,
+                 constrain: bool = True, scale_penalty: float = SCALE_PENALTY, weights: Path | str | None = None):
         if backend not in ("torch", "numpy"):
             raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'numpy'")
         if not (0 < top_p <= 1) or temperature < 0:
@@ -128,7 +131,7 @@ class ModelGenerator(Generator):
             span = unit * stretch
             unit_notes = self._unit(self.unit_controls(unit, offset, span, controls, controls.density * stretch),
                                     controls)
-            chord = self._chord(unit_notes, controls, favour_tonic=i in (0, len(units) - 1))
+            chord = self._chord(unit_notes, controls, first=i == 0, last=i == len(units) - 1)
             if not chords or chord.pitch_classes != chords[-1].pitch_classes:
                 chords.append(Chord(float(offset), chord.root, chord.pitch_classes))
             for t, d, rel in unit_notes:
@@ -193,17 +196,21 @@ class ModelGenerator(Generator):
         if self.constrain:
             keep &= np.abs(rel - (controls.register_midi - controls.tonic)) <= REGISTER_REACH
             outside = ~np.isin(rel % 12, MODE_STEPS[controls.mode])
-            if np.isinf(self.scale_penalty):
+            if np.isinf(self.scale_penalty) or controls.mode.startswith("pentatonic"):
                 keep &= ~outside
             else:
                 offset[outside] = -self.scale_penalty
         return tk.PITCH0 + np.flatnonzero(keep), offset[keep]
 
-    def _chord(self, notes: list[tuple[int, int, int]], controls: MusicControls,
-               favour_tonic: bool) -> theory.DiatonicChord:
+    def _chord(self, notes: list[tuple[int, int, int]], controls: MusicControls, first: bool,
+               last: bool) -> theory.DiatonicChord:
+        """Each breath opens on the tonic chord (it anchors the mode: lydian and mixolydian melodies alone sound
+        like the major key a fifth away); later units take the triad covering most melody note-beats."""
         palette = [c for c in theory.diatonic_chords(controls.tonic, controls.mode) if c.quality != "diminished"]
+        if first:
+            return palette[0]
         def score(c: theory.DiatonicChord) -> float:
             s = sum(d / TICKS_PER_BEAT * (1.5 if t == 0 else 1.0)
                     for t, d, rel in notes if (rel + controls.tonic) % 12 in c.pitch_classes)
-            return s + (TONIC_CHORD_BONUS if favour_tonic and c.degree == 0 else 0.0)
+            return s + (TONIC_CHORD_BONUS if last and c.degree == 0 else 0.0)
         return max(palette, key=score)

@@ -102,17 +102,17 @@ class TherapistStore:
 
     def save_client(self, data: dict[str, Any]):
         """Validate and save a client profile; raises ProfileError (one line) when a field is wrong."""
-        from therapy_profiles.schema import SCHEMA_VERSION, ClientProfile, _validated
+        from therapy_profiles.schema import SCHEMA_VERSION, ClientProfile, validate_document
 
-        client = _validated(ClientProfile, {"schema_version": SCHEMA_VERSION, **data}, "client profile")
+        client = validate_document(ClientProfile, {"schema_version": SCHEMA_VERSION, **data}, "client profile")
         _write_json(self.root / "clients" / f"{client.client_id}.json", client.model_dump(mode="json"))
         return client
 
     def save_playlist(self, data: dict[str, Any]):
         """Validate and save a playlist; every protocol it names must load."""
-        from therapy_profiles.schema import SCHEMA_VERSION, Playlist, _validated, protocol_for_entry
+        from therapy_profiles.schema import SCHEMA_VERSION, Playlist, validate_document, protocol_for_entry
 
-        playlist = _validated(Playlist, {"schema_version": SCHEMA_VERSION, **data}, "playlist")
+        playlist = validate_document(Playlist, {"schema_version": SCHEMA_VERSION, **data}, "playlist")
         for entry in playlist.sessions:
             protocol_for_entry(entry, self.root / "protocols")
         _write_json(self.root / "playlists" / f"{playlist.name}.json", playlist.model_dump(mode="json", exclude_none=True))
