@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from generators.controls import MusicControls
+from generators.controls import LEAD_PROGRAMS, MusicControls
 from generators.events import Bar, MidiMessage
 from generators.theory import breath_arc
 
@@ -30,9 +30,12 @@ class Part:
     reverb: int
     velocity: int
 
-    def program_for(self, brightness: float) -> int:
+    def program_for(self, controls: MusicControls) -> int:
+        """The melody plays the protocol's lead instrument when it names one; otherwise brightness decides."""
+        if self.channel == MELODY and controls.lead is not None:
+            return LEAD_PROGRAMS[controls.lead]
         for upper, program in self.programs:
-            if brightness < upper:
+            if controls.brightness < upper:
                 return program
         return self.programs[-1][1]
 
@@ -72,7 +75,7 @@ class Arranger:
         controls = controls or MusicControls(tempo_bpm=60, beats_per_breath=10, inhale_beats=4)
         messages = []
         for part in PARTS:
-            program = part.program_for(controls.brightness)
+            program = part.program_for(controls)
             volume = _level_cc(part.level * controls.volume)
             expression = part.swell[0]
             messages += [
@@ -116,7 +119,7 @@ class Arranger:
 
     def _program_and_volume(self, part: Part, controls: MusicControls, start: int, end: int) -> list[MidiMessage]:
         messages = []
-        program = part.program_for(controls.brightness)
+        program = part.program_for(controls)
         if program != self.programs[part.channel]:
             messages.append(MidiMessage(start, "program_change", part.channel, program))
             self.programs[part.channel] = program

@@ -19,6 +19,11 @@ MODE_STEPS: dict[str, tuple[int, ...]] = {
 }
 MODES = tuple(MODE_STEPS)
 
+# Lead (melody) instruments a protocol or client may name, as General MIDI programs.
+LEAD_PROGRAMS: dict[str, int] = {
+    "piano": 0, "bells": 11, "guitar": 24, "harp": 46, "strings": 48, "choir": 52, "flute": 73,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class MusicControls:
@@ -37,6 +42,7 @@ class MusicControls:
     register_midi: int = 67  # centre pitch of the melody, MIDI note number 48-84
     brightness: float = 0.5  # 0 (dark, soft timbres) to 1 (bright)
     volume: float = 0.7  # master level ceiling, 0-1 (linear)
+    lead: str | None = None  # melody instrument from LEAD_PROGRAMS; None: chosen by brightness
 
     @property
     def breath_period_s(self) -> float:
@@ -63,6 +69,7 @@ class MusicControls:
             ("register_midi", 48 <= self.register_midi <= 84, "48-84"),
             ("brightness", 0 <= self.brightness <= 1, "0-1"),
             ("volume", 0 <= self.volume <= 1, "0-1"),
+            ("lead", self.lead is None or self.lead in LEAD_PROGRAMS, "None or " + ", ".join(LEAD_PROGRAMS)),
         )
         for name, ok, allowed in checks:
             if not ok:

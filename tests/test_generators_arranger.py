@@ -103,3 +103,16 @@ def test_extreme_tempos_arrange(tempo):
     c = controls(tempo_bpm=tempo, beats_per_breath=2, inhale_beats=1, density=4)
     messages, n = Arranger(SR).arrange(RuleBasedGenerator().next_bar(c), c, 0)
     assert n == round(2 * 60 / tempo * SR) and messages
+
+
+def test_the_protocols_lead_instrument_plays_the_melody():
+    from generators.arranger import MELODY, Arranger
+    from generators.controls import LEAD_PROGRAMS, MusicControls
+    from generators.rules import RuleBasedGenerator
+
+    controls = MusicControls(tempo_bpm=60, beats_per_breath=10, inhale_beats=4, lead="harp", brightness=0.1)
+    arranger = Arranger(48000)
+    bar = RuleBasedGenerator(seed=1).next_bar(controls)
+    programs = [m.a for m in arranger.initial_messages(controls) + arranger.arrange(bar, controls, 0)[0]
+                if m.kind == "program_change" and m.channel == MELODY]
+    assert programs and set(programs) == {LEAD_PROGRAMS["harp"]}, "harp despite a dark brightness (flute)"

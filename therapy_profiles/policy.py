@@ -30,7 +30,7 @@ import random
 from dataclasses import dataclass
 
 from biosignals.types import PhysioState
-from generators.controls import MusicControls
+from generators.controls import LEAD_PROGRAMS, MusicControls
 from therapy_profiles.schema import BREATH_RATE_RANGE, TEMPO_RANGE, AbsoluteTempo, Phase, Protocol
 
 DEFAULT_START_RATE_BPM = 12.0  # typical adult resting breathing rate, used until breathing is measured
@@ -177,6 +177,7 @@ class Policy:
             register_midi=self._register,
             brightness=self._brightness,
             volume=self._volume,
+            lead=next((name for name in phase.palette if name in LEAD_PROGRAMS), None),
         ).validate()
         return PolicyDecision(
             controls=controls,

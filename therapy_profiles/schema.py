@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from generators.controls import MODES
+from generators.controls import LEAD_PROGRAMS, MODES
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -68,7 +68,17 @@ def _one_line(value: str) -> str:
     return value
 
 
+INSTRUMENTS = ("pad", *LEAD_PROGRAMS)  # "pad" plus the lead instruments the arranger can voice the melody with
+
+
+def _instrument(value: str) -> str:
+    if value not in INSTRUMENTS:
+        raise ValueError(f"is not an instrument we play (allowed: {', '.join(INSTRUMENTS)})")
+    return value
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
+Instrument = Annotated[str, AfterValidator(_instrument)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 BreathRate = _ranged(*BREATH_RATE_RANGE, "breaths/min")
 Tempo = _ranged(*TEMPO_RANGE, "beats/min")
@@ -141,7 +151,7 @@ class Phase(_Strict):
     register_midi: _ranged(48, 84, "(MIDI note)", int) = 67
     brightness: _ranged(0, 1, "(0 dark - 1 bright)") = 0.5
     volume: Volume = 0.7  # level ceiling for this phase; the policy ramps between phases
-    palette: Annotated[list[Slug], Field(max_length=8)] = []  # instrument hints for the arranger, e.g. "pad"
+    palette: Annotated[list[Instrument], Field(max_length=8)] = []  # "pad" and the melody's lead instrument
 
 
 class RampLimits(_Strict):
@@ -251,7 +261,7 @@ class Overrides(_Strict):
 
 class Preferences(_Strict):
     modes: Annotated[list[Mode], Field(max_length=len(MODES))] = []
-    palette: Annotated[list[Slug], Field(max_length=8)] = []
+    palette: Annotated[list[Instrument], Field(max_length=8)] = []
     tonic: PitchClass | None = None
 
 

@@ -91,6 +91,9 @@ class WallClockPlayer:
         """Everything has been written: the clock running past it now is the end, not an underrun."""
         self._ending = True
 
+    def check_alive(self) -> None:
+        """The wall clock cannot vanish the way a sound device can: nothing to check."""
+
     def pause(self) -> None:
         self._played_before_pause = self.frames_played
         self._resumed_at = None
