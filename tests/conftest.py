@@ -1,25 +1,17 @@
 """Shared fixtures: a clocked virtual sound card (JACK's dummy driver), since this machine has none."""
-import os
-import shutil
-import subprocess
-import time
-
 import pytest
+
+from generators.dummy_sound_card import DummySoundCardError, dummy_sound_card
 
 
 @pytest.fixture
 def jack_server():
-    if shutil.which("jackd") is None:
-        pytest.skip("jackd not installed (apt-get install jackd2): no audio device to test against")
-    name = f"hs_test_{os.getpid()}"
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "480"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # jackd has no readiness signal; the dummy driver starts well within this
-    if process.poll() is not None:
-        pytest.skip("jackd could not start its dummy driver here")
-    yield name
-    process.terminate()
-    process.wait(timeout=10)
+    """The name of a running JACK dummy server (a clocked virtual sound card); skips where JACK cannot run."""
+    try:
+        with dummy_sound_card("hs_test"):
+            yield "hs_test"
+    except DummySoundCardError as error:
+        pytest.skip(str(error))
 
 
 @pytest.fixture(autouse=True)
