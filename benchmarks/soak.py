@@ -4,8 +4,9 @@ reporting underruns, memory growth, breath-guide vs music drift and samples reco
 Run: .venv/bin/python benchmarks/soak.py --minutes 30 [--no-load] [--json] [--faults]
 
 The sound card is JACK's dummy driver (``jackd --no-realtime -d dummy -r 48000 -p 480``), started and stopped
-here: a clocked virtual card calling back every 10.0 ms with no underflows of its own. It replaces a PulseAudio
-null sink, which stalls for 1-2 s after starting and so counts underruns that are the sink's, not Heartsong's.
+here with ``generators.dummy_sound_card``: a clocked virtual card calling back every 10.0 ms with no underflows of
+its own. It replaces a PulseAudio null sink, which stalls for 1-2 s after starting and so counts underruns that are
+the sink's, not Heartsong's.
 The competing load is a busy-loop process pinned to the other core while the session is pinned to this one.
 
 Measured (goals from issue 8):
@@ -30,7 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,28 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from generators.dummy_sound_card import DummySoundCardError, dummy_sound_card  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 QUIET_TAIL_S = 3.0  # the strap falls silent this long before the end, so every sent sample can arrive
 SAMPLE_EVERY_S = 0.25  # how often the guide phase, audible frame and RSS are sampled
-JACK_START_S = 1.0  # jackd has no readiness signal; the dummy driver starts well within this
-
-
-@contextlib.contextmanager
-def jack_dummy(name: str):
-    """A JACK server on the dummy driver (48 kHz, 480-frame periods) for the duration of the block."""
-    if shutil.which("jackd") is None:
-        raise SystemExit("soak: jackd is not installed: apt-get install jackd2")
-    process = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "480"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(JACK_START_S)
-    if process.poll() is not None:
-        raise SystemExit("soak: jackd could not start its dummy driver")
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -224,9 +209,10 @@ def _analyse(engine, player, samples: dict, latency_s: float, counter: SentCount
     warm = rss[len(rss) // 5][1] if rss else float("nan")
     with Store() as store:
         sid = engine.record.session_id
-        recorded = {"rr": len(store.beats(sid))}
-        pmd_rows = store.pmd_samples(sid)
-        recorded |= {kind: sum(r["kind"] == kind for r in pmd_rows) for kind in ("ecg", "acc")}
+        recorded = {"rr": len(store.beats(sid)), "ecg": 0, "acc": 0}
+        with sqlite3.connect(store.path) as db:  # counted in SQL: a 30-minute H10 session has ~600 000 samples
+            recorded |= dict(db.execute("SELECT kind, COUNT(*) FROM pmd_samples WHERE session_id = ? GROUP BY kind",
+                                        (sid,)).fetchall())
         seconds = [r["t_s"] for r in store.seconds(sid)]
         info = store.session(sid)
         events = store.events(sid)
@@ -343,10 +329,13 @@ def main() -> None:
                             "PYTHONPATH": str(ROOT)}
         command = [sys.executable, str(Path(__file__).resolve()), "--child", "--minutes", str(args.minutes),
                    "--out", str(out)] + (["--faults"] if args.faults else [])
-        with jack_dummy(name), busy_load(None if args.no_load else load_core):
-            child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=ROOT, preexec_fn=lambda: os.sched_setaffinity(0, {session_core}))
-            stdout, stderr = child.communicate()
+        try:
+            with dummy_sound_card(name), busy_load(None if args.no_load else load_core):
+                child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                         cwd=ROOT, preexec_fn=lambda: os.sched_setaffinity(0, {session_core}))
+                stdout, stderr = child.communicate()
+        except DummySoundCardError as error:
+            raise SystemExit(f"soak: {error}") from None
         if child.returncode != 0:
             raise SystemExit(f"soak: the session failed (exit {child.returncode}): {stderr.strip()[-2000:]}")
         result = json.loads(stdout.strip().splitlines()[-1])

@@ -143,14 +143,15 @@ def _passage(gen, c, bars=8):
 
 def test_learned_adherence_far_above_chance():
     """Only the grammar is enforced here (constrain=False): scale, density and register come from the
-    network. A uniformly random pitch lands in a 7-note scale 58% of the time (5-note: 42%)."""
+    network. A uniformly random pitch lands in a 7-note scale 58% of the time (5-note: 42%); a random
+    order of six densities reaches Spearman 0.9 with probability 6/720."""
     from scipy.stats import spearmanr
 
     gen = ModelGenerator(seed=1, constrain=False)
     in_scale, req, got, reg_err = [], [], [], []
-    for i, (mode, density) in enumerate(zip(("major", "dorian", "pentatonic-minor", "mixolydian", "minor"),
-                                            (0.5, 1.0, 1.5, 2.0, 3.0))):
-        c = MusicControls(tempo_bpm=60, beats_per_breath=8, inhale_beats=3, mode=mode, tonic=(3 * i) % 12,
+    modes = ("major", "dorian", "pentatonic-minor", "mixolydian", "minor", "pentatonic-major")
+    for i, (mode, density) in enumerate(zip(modes, (0.5, 0.75, 1.0, 1.5, 2.0, 3.0))):
+        c = MusicControls(tempo_bpm=60, beats_per_breath=8, inhale_beats=3, mode=mode, tonic=(5 * i) % 12,
                           density=density, register_midi=58 + 4 * i)
         pitches, measured = _passage(gen, c)
         in_scale.append(np.isin((pitches - c.tonic) % 12, MODE_STEPS[mode]).mean())
@@ -159,6 +160,7 @@ def test_learned_adherence_far_above_chance():
         reg_err.append(abs(pitches.mean() - c.register_midi))
     assert np.mean(in_scale) > 0.85, in_scale
     assert spearmanr(req, got).statistic >= 0.9, got
+    assert all(0.6 < g / r < 1.5 for g, r in zip(got, req)), got
     assert np.mean(reg_err) < 4.0, reg_err
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from generators.dummy_sound_card import DummySoundCardError, dummy_sound_card
 from wellness_app.storage import DB_NAME, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,27 +60,32 @@ def test_sensor_faults_during_a_live_session_lose_nothing(tmp_path):
     assert [r["t_s"] for r in record["seconds"]] == list(range(27))
 
 
+JACK_KILLED = "hs_reliability_killed"  # fixed: JACK reclaims a killed server's registry slot only under its name
+
+
 def test_sound_server_killed_mid_session_ends_in_one_line_and_keeps_the_record(tmp_path):
-    jack = subprocess.Popen(["jackd", "-n", f"hs_kill_{os.getpid()}", "--no-realtime", "-d", "dummy", "-r", "48000",
-                             "-p", "480"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # jackd has no readiness signal
-    if jack.poll() is not None:
-        pytest.skip("jackd could not start its dummy driver here")
     data_dir, out = Path(os.environ["HEARTSONG_DATA_DIR"]), tmp_path / "live"
-    env = os.environ | {"JACK_DEFAULT_SERVER": f"hs_kill_{os.getpid()}", "JACK_NO_START_SERVER": "1"}
-    session = subprocess.Popen([sys.executable, "-m", "wellness_app.cli", "session", "--protocol", "coherent-6",
-                                "--minutes", "1", "--out", str(out)], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = os.environ | {"JACK_DEFAULT_SERVER": JACK_KILLED, "JACK_NO_START_SERVER": "1"}
     try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and not _seconds_in_db(data_dir) >= 4:
-            time.sleep(0.1)
-        jack.kill()
-        jack.wait()
-        stderr = session.communicate(timeout=30)[1]
-    finally:
-        session.kill()
-        jack.kill()
+        with dummy_sound_card(JACK_KILLED) as jack:
+            session = subprocess.Popen([sys.executable, "-m", "wellness_app.cli", "session", "--protocol",
+                                        "coherent-6", "--minutes", "1", "--out", str(out)], env=env, cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + 40
+                while time.monotonic() < deadline and not _seconds_in_db(data_dir) >= 4:
+                    time.sleep(0.1)
+                jack.kill()
+                jack.wait()
+                stderr = session.communicate(timeout=30)[1]
+            finally:
+                session.kill()
+    except DummySoundCardError as error:
+        pytest.skip(str(error))
+    # A SIGKILLed server leaves its slot in JACK's registry (8 slots per machine); a server started and stopped
+    # cleanly under the same name frees it, even while other servers run.
+    with dummy_sound_card(JACK_KILLED):
+        pass
     assert session.returncode == 2, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "audio device stopped calling back" in lines[0] and str(out) in lines[0], lines
@@ -149,16 +155,23 @@ def test_corrupt_database_is_named_in_one_line_and_left_untouched(tmp_path):
 
 
 def test_kill_9_at_random_moments_keeps_the_database_consistent(tmp_path):
-    """Three sessions, each killed with SIGKILL at a random moment (seeded) between 0.5 s and 4 s after process
-    start: before the store opens, during setup, or while seconds are being committed."""
+    """Four sessions, each killed with SIGKILL at a random moment (seeded): the first during start-up (0.3-1.5 s
+    after launch), the others 0-2 s after their first committed second, while seconds are being committed."""
     data_dir = Path(os.environ["HEARTSONG_DATA_DIR"])
     rng = random.Random(8)
-    for i in range(3):
+    for i in range(4):
         out = tmp_path / f"k{i}"
+        committed_before = _seconds_in_db(data_dir)
         process = subprocess.Popen([sys.executable, "-m", "wellness_app.cli", "session", "--protocol", "coherent-6",
                                     "--minutes", "5", "--offline", "--synth", "builtin", "--out", str(out)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 4.0))
+        if i == 0:
+            time.sleep(rng.uniform(0.3, 1.5))
+        else:
+            deadline = time.monotonic() + 30
+            while _seconds_in_db(data_dir) == committed_before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 2.0))
         assert process.poll() is None, "the session ended before the kill"
         process.send_signal(signal.SIGKILL)
         process.wait()

@@ -83,9 +83,13 @@ def test_audio_is_clean(coherent):
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio ** 2)))
     assert rms_db > -35, f"RMS {rms_db:.1f} dBFS: too quiet"
     assert np.max(np.abs(audio)) <= LIMITER_CEILING + 1e-3, "no clipping: the limiter holds -1 dBFS"
+    # A click at block boundaries would make the sample-to-sample jumps there larger than the jumps half a
+    # block away (same number of samples, same music): compare the two distributions.
     jumps = np.abs(np.diff(audio, axis=0)).max(axis=1)
     boundaries = np.arange(BLOCK_FRAMES, audio.shape[0] - 1, BLOCK_FRAMES) - 1
-    assert jumps[boundaries].max() <= np.percentile(jumps, 99.99), "no clicks at block boundaries"
+    at_boundary, mid_block = jumps[boundaries], jumps[boundaries - BLOCK_FRAMES // 2]
+    assert np.percentile(at_boundary, 99) <= 1.5 * np.percentile(mid_block, 99) + 1e-4, "no clicks at block boundaries"
+    assert at_boundary.max() <= 2 * mid_block.max(), "no click at any block boundary"
     fade = np.abs(audio[:sample_rate // 10]).max()
     assert fade < 0.05, "fades in"
     assert np.abs(audio[-sample_rate // 10:]).max() < 0.02, "fades out"

@@ -125,7 +125,14 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
     def run(args: argparse.Namespace) -> int:
         out = args.png or str(Path(args.file).with_suffix(".png"))
-        summary = analyze_recording(args.file, out)
+        from biosignals.sources.base import SensorError
+        from wellness_app.cli import CliError  # the CLI imports this module: imported when run
+
+        try:
+            summary = analyze_recording(args.file, out)
+        except (ValueError, OSError, SensorError) as error:  # a file that is not a session or recording
+            raise CliError(f"cannot analyze {args.file} ({error}); give a session.json or a recording made with "
+                           "`heartsong record`") from None
         for key, value in summary.items():
             print(f"{key:>24}: {value}")
         return 0

@@ -34,6 +34,9 @@ def _progress_printer(console, total_s: float):
     return progress, update
 
 
+GENERATORS = ("model", "model-torch", "rules")
+
+
 def _run_session(args, *, demo: bool) -> int:
     from rich.console import Console
 
@@ -146,7 +149,9 @@ def cmd_record(args) -> int:
 def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="session length in minutes (default 3)")
     parser.add_argument("--out", default="out/demo" if demo else "out/session", help="output directory")
-    parser.add_argument("--generator", default="rules", choices=["rules"], help="music generator")
+    parser.add_argument("--generator", default="model", choices=list(GENERATORS),
+                        help="model: the learned melody model (NumPy inference); model-torch: the same model on "
+                             "PyTorch; rules: the rule-based baseline")
     parser.add_argument("--synth", default="auto", choices=["auto", "fluidsynth", "builtin"],
                         help="synthesiser: FluidSynth with a GM SoundFont, or the built-in one (auto: FluidSynth when installed)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the virtual listener and the music")
@@ -192,8 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     protocols = sub.add_parser("protocols", help="list the built-in protocols")
     protocols.set_defaults(func=cmd_protocols)
 
+    from generators.model import cli as model_cli
     from wellness_app import analyze, therapist, ui
 
+    model_cli.add_subcommands(sub)
     analyze.add_subcommand(sub)
     therapist.add_subcommands(sub)
     ui.add_subcommand(sub)

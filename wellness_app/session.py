@@ -9,6 +9,7 @@ from pathlib import Path
 
 from biosignals.sources import SensorError, SensorSource, open_source
 from biosignals.sources.virtual import VirtualStrap
+from generators.base import Generator
 from generators.output import WavWriter
 from generators.rules import RuleBasedGenerator
 from generators.synth import open_synth
@@ -32,7 +33,7 @@ class SessionOptions:
     minutes: float = 3.0
     out_dir: Path = Path("out/session")
     sensor: str = "virtual"
-    generator: str = "rules"
+    generator: str = "model"
     synth: str = "auto"
     offline: bool = False
     seed: int = 1
@@ -85,6 +86,18 @@ def _protocol_for(options: SessionOptions, store) -> tuple[Protocol, dict | None
     return protocol.scaled_to(options.minutes), choice
 
 
+def make_generator(kind: str, seed: int) -> Generator:
+    """``model``: the learned melody model with NumPy inference (no torch import, ~0.2 s to load);
+    ``model-torch``: the same weights on PyTorch; ``rules``: the rule-based baseline."""
+    if kind == "rules":
+        return RuleBasedGenerator(seed=seed)
+    if kind in ("model", "model-torch"):
+        from generators.model import ModelGenerator
+
+        return ModelGenerator(seed=seed, backend="torch" if kind == "model-torch" else "numpy")
+    raise SessionSetupError(f"unknown generator {kind!r}: use model, model-torch or rules")
+
+
 def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngine, list[str]]:
     """All parts of a session, wired; returns the engine and one-line notices for the user."""
     if options.minutes <= 0 or options.minutes > 240:
@@ -114,7 +127,7 @@ def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngi
     engine = SessionEngine(
         source=source,
         policy=Policy(protocol, seed=options.seed),
-        generator=RuleBasedGenerator(seed=options.seed),
+        generator=make_generator(options.generator, options.seed),
         synth=synth,
         record=record,
         out_dir=out_dir,

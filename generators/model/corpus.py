@@ -28,7 +28,7 @@ SOURCES = ("oneills1850", "ryansMammoth", "airdsAirs", "bach")
 ESSEN = "essenFolksong"
 PENTATONIC_SHARE = 0.93  # duration share inside a pentatonic scale that makes a tune (gapped, passing notes) pentatonic
 VALID_FRACTION = 0.1  # share of pieces held out, chosen by a hash of the piece's title
-CORPUS_VERSION = 1  # bump when extraction changes, so stale caches are not reused
+CORPUS_VERSION = 2  # bump when extraction changes, so stale caches are not reused
 
 # Mode names music21 gives ABC K: fields, mapped to ours.
 _KEY_MODES = {"major": "major", "minor": "minor", "dorian": "dorian", "lydian": "lydian",

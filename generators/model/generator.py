@@ -12,7 +12,6 @@ and the tonic is favoured at its end.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +44,13 @@ def split_beats(beats: int) -> list[int]:
     return units
 
 
+def _existing(path: Path | str) -> Path:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model weights {path} not found; train them with `heartsong train` "
+                                "(or reinstall heartsong, which ships them)")
+    return Path(path)
+
+
 class _TorchBackend:
     def __init__(self, checkpoint: Path | str | None):
         import torch
@@ -53,7 +59,7 @@ class _TorchBackend:
 
         torch.set_num_threads(1)
         self.torch = torch
-        self.model, self.meta = load_checkpoint(checkpoint or CHECKPOINT)
+        self.model, self.meta = load_checkpoint(_existing(checkpoint or CHECKPOINT))
         self.state = None
 
     def feed(self, token: int) -> np.ndarray:
@@ -66,7 +72,7 @@ class _NumpyBackend:
     def __init__(self, weights: Path | str | None):
         from generators.model.numpy_infer import WEIGHTS, NumpyMelodyGRU
 
-        self.model = NumpyMelodyGRU(weights or WEIGHTS)
+        self.model = NumpyMelodyGRU(_existing(weights or WEIGHTS))
         if self.model.vocab != list(tk.VOCAB):
             raise ValueError(f"{weights or WEIGHTS} uses a different token vocabulary; re-export it with `heartsong train`")
         self.meta = {"data_hash": self.model.data_hash, "config": self.model.config}
