@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -74,7 +75,6 @@ class SentCounter:
     def __init__(self, strap) -> None:
         from biosignals import pmd
 
-        self.strap = strap
         self.counts = {"rr": 0, "ecg": 0, "acc": 0}
         self.hrm_sent_at: list[float] = []  # host monotonic time of each Heart Rate Measurement sent
         notify = strap._notify
@@ -99,7 +99,7 @@ class SentCounter:
         strap._notify = counting_notify
 
 
-async def _fault_drill(strap, duration_s: float) -> list[str]:
+async def _fault_drill(strap) -> list[str]:
     """The sensor faults of issue 8, one after another, on lab time; returns what was done."""
     from biosignals.lab import faults
 
@@ -123,10 +123,10 @@ async def _fault_drill(strap, duration_s: float) -> list[str]:
     return done
 
 
-async def _observe(engine, player, counter, duration_s: float, fault_drill: bool, samples: dict) -> None:
+async def _observe(engine, player, duration_s: float, fault_drill: bool, samples: dict) -> None:
     """Sample the running session; silence the strap ``QUIET_TAIL_S`` before the end; run the fault drill."""
     strap = engine.source._probe  # the strap object exists before the lab powers it on
-    drill = asyncio.create_task(_fault_drill(strap, duration_s)) if fault_drill else None
+    drill = asyncio.create_task(_fault_drill(strap)) if fault_drill else None
     while player.frames_played < engine.total_frames and not engine.finished:
         now = time.monotonic()
         audible = player.frames_played
@@ -138,7 +138,11 @@ async def _observe(engine, player, counter, duration_s: float, fault_drill: bool
             strap.faults.stalled = True  # never un-stalled: the drill is over by then
         await asyncio.sleep(SAMPLE_EVERY_S)
     if drill is not None:
-        samples["faults"] = await drill if drill.done() else (drill.cancel(), ["drill unfinished"])[1]
+        if drill.done():
+            samples["faults"] = drill.result()
+        else:
+            drill.cancel()
+            samples["faults"] = ["drill unfinished"]
 
 
 def _instrument(engine, samples: dict) -> None:
@@ -218,7 +222,6 @@ def _analyse(engine, player, samples: dict, latency_s: float, counter: SentCount
         events = store.events(sid)
     lat = [x for x in samples["packet_to_state_s"] if np.isfinite(x)]
     pct = lambda xs, q: float(np.percentile(xs, q)) if xs else None  # noqa: E731
-    import resource
     return {
         "minutes": engine.duration_s / 60.0,
         "underruns": player.underruns, "device_underflows": player.device_underflows, "callbacks": player.callbacks,
@@ -268,7 +271,7 @@ def run_session(minutes: float, out_dir: Path, *, fault_drill: bool = False, see
     latency_s = float(player._stream.latency)
 
     async def main():
-        observer = asyncio.create_task(_observe(engine, player, counter, engine.duration_s, fault_drill, samples))
+        observer = asyncio.create_task(_observe(engine, player, engine.duration_s, fault_drill, samples))
         try:
             await run_live(engine, player)
         finally:
@@ -282,11 +285,6 @@ def run_session(minutes: float, out_dir: Path, *, fault_drill: bool = False, see
         player.close()
     wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
     return _analyse(engine, player, samples, latency_s, counter, cpu, wall, player.first_sound)
-
-
-GOALS = {
-    "underruns": "0", "memory_growth_pct": "< 10 %", "drift_beats_max": "< 1 beat", "samples": "recorded = sent",
-}
 
 
 def report(result: dict) -> str:

@@ -121,13 +121,15 @@ class LivePlayer:
         if not self._ending:
             self.error = AudioDeviceError("audio output stopped unexpectedly; use --offline to render files")
 
-    def check_alive(self, stall_s: float = 2.0) -> None:
-        """Set ``error`` when the device has not called back for ``stall_s`` seconds: the sound server or
-        device vanished without PortAudio ending the stream (a killed JACK server does this)."""
+    def check_alive(self, stall_s: float = 4.0) -> None:
+        """Set ``error`` when the device, having started, has not called back for ``stall_s`` seconds: the sound
+        server or device vanished without PortAudio ending the stream (a killed JACK server does this).
+        Before its first callback a device may take a while to start on a busy machine: no verdict then."""
         now = time.monotonic()
         if self.callbacks != self._watch[0]:
             self._watch = (self.callbacks, now)
-        elif self._stream is not None and self.error is None and now - self._watch[1] > stall_s:
+        elif (self._stream is not None and self.error is None and self.callbacks > 0
+              and now - self._watch[1] > stall_s):
             self.error = AudioDeviceError(f"the audio device stopped calling back for {stall_s:g} s (sound server or "
                                           "device gone); use --offline to render files")
 

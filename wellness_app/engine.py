@@ -33,7 +33,7 @@ from generators.synth.base import Synth
 from therapy_profiles.policy import Policy, PolicyDecision
 from wellness_app.record import SessionRecord
 
-BLOCK_FRAMES = 2400  # 50 ms at 48 kHz: the granularity of sensor updates and guide updates offline
+BLOCK_FRAMES = 4800  # 100 ms at 48 kHz: the granularity of sensor and guide updates offline, and of writes live
 LEAD_S = 1.5  # live: how far ahead of the audible frame the music is rendered
 FADE_OUT_S = 6.0
 

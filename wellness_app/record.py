@@ -18,7 +18,7 @@ from typing import Any
 
 from wellness_app.storage import Store
 
-SAVE_EVERY_S = 5.0  # session seconds between atomic saves of session.json
+SAVE_EVERY_S = 30.0  # session seconds between saves of session.json (the SQLite store is written every second)
 
 # Per-second columns of session.json, with their units. Every number shown to a user is defined here or in
 # biosignals.estimator (HR, RMSSD, breathing rate) and therapy_profiles.policy (guide, tempo).
