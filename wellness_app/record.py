@@ -18,6 +18,7 @@ from typing import Any
 
 from wellness_app.storage import Store
 
+SUMMARY_EVERY_S = 5  # session seconds between updates of the running summary in the store
 SAVE_EVERY_S = 30.0  # session seconds between saves of session.json (the SQLite store is written every second)
 
 # Per-second columns of session.json, with their units. Every number shown to a user is defined here or in
@@ -77,9 +78,9 @@ class SessionRecord:
     def add_second(self, row: dict[str, Any]) -> None:
         self.seconds.append(row)
         self._pending["seconds"].append(row)
-        due = row["t_s"] - self._last_save_t >= SAVE_EVERY_S
-        self._flush(summary=self.summary() if due else None)
-        if due:
+        summary_due = row["t_s"] % SUMMARY_EVERY_S == 0
+        self._flush(summary=self.summary() if summary_due else None)
+        if row["t_s"] - self._last_save_t >= SAVE_EVERY_S:
             self._save_json()
             self._last_save_t = row["t_s"]
 
