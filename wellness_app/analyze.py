@@ -15,6 +15,7 @@ import numpy as np
 from biosignals.estimator import PhysioEstimator
 from biosignals.packet_decoder import HostSamples, PacketDecoder
 from biosignals.types import Beat
+from wellness_app.errors import CliError
 
 STATE_EVERY_S = 1.0
 
@@ -126,8 +127,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         out = args.png or str(Path(args.file).with_suffix(".png"))
         from biosignals.sources.base import SensorError
-        from wellness_app.cli import CliError  # the CLI imports this module: imported when run
-
         try:
             summary = analyze_recording(args.file, out)
         except (ValueError, OSError, SensorError) as error:  # a file that is not a session or recording

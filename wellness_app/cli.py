@@ -1,4 +1,4 @@
-"""The ``heartsong`` command line: guided sessions, the demo, and the protocol library."""
+"""The ``heartsong`` command line: sessions, the demo, sensors, protocols; other modules add their subcommands."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from wellness_app.errors import CliError
+
 EXIT_USAGE = 2
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit code 2."""
 
 
 def _progress_printer(console, total_s: float):

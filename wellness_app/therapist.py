@@ -54,6 +54,7 @@ from therapy_profiles.personalisation import (
     reward,
 )
 from therapy_profiles.schema import MAX_FILE_BYTES, validate_document
+from wellness_app.errors import CliError
 from wellness_app.storage import SessionInfo, Store, StorageError, open_store
 
 BUNDLE_FORMAT = "heartsong-bundle/1"
@@ -395,8 +396,6 @@ def _cli(func):
     """Run a subcommand with the user's store; one-line errors (the CLI prints them and exits 2)."""
     @functools.wraps(func)
     def run(args) -> int:
-        from wellness_app.cli import CliError
-
         try:
             with open_store() as store:
                 return func(args, store) or 0

@@ -1,0 +1,5 @@
+"""The user-facing error every command raises: ``str()`` is one line naming the problem and the fix (exit code 2)."""
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
