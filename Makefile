@@ -14,7 +14,7 @@ test: setup
 	scripts/run-tests.sh
 
 bench: setup
-	$(PY) benchmarks/offline_render.py
+	$(PY) benchmarks/run.py
 
 setup: $(STAMP)
 
