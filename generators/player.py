@@ -12,6 +12,9 @@ class AudioDeviceError(RuntimeError):
     """No usable audio output; ``str()`` is one line naming the problem and the fix."""
 
 
+GAIN_GLIDE_S = 0.05  # volume changes and pause fades take this long at most
+
+
 class LivePlayer:
     """Single producer (``write``) / single consumer (the PortAudio callback) stereo float32 player.
 
@@ -30,6 +33,12 @@ class LivePlayer:
         self.capacity = int(buffer_s * sample_rate)
         self.prefill_frames = min(int(prefill_s * sample_rate), self.capacity)
         self._playing = False
+        self._paused = False
+        self.gain = 1.0  # target set by set_gain
+        self._gain_now = 1.0
+        self._max_step = 1.0 / (GAIN_GLIDE_S * sample_rate)  # gain change per frame at most
+        self._steps = np.arange(1, 8193, dtype=np.float32)  # preallocated: no allocation in the callback
+        self._ramp = np.empty(8192, dtype=np.float32)
         self._ring = np.zeros((self.capacity, channels), dtype=np.float32)
         self._written = 0  # frames ever written (producer-owned)
         self._read = 0  # frames ever read (callback-owned)
@@ -96,6 +105,21 @@ class LivePlayer:
             self._written += n  # published last, so the callback never reads unwritten frames
             done += n
 
+    def pause(self) -> None:
+        """Fade out over ``GAIN_GLIDE_S`` and then hold: nothing is consumed, so ``frames_played`` (the music
+        clock) stands still and the queued music resumes where it stopped. Not an underrun."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def set_gain(self, gain: float) -> None:
+        """The listener's volume 0-1 (linear), applied at the output, so it is heard within one callback;
+        it glides at most 1 per ``GAIN_GLIDE_S`` so a change never clicks."""
+        if not 0 <= gain <= 1:
+            raise ValueError(f"gain {gain} out of range: use 0-1")
+        self.gain = gain
+
     def _callback(self, outdata, frames, time_info, status) -> None:
         self.callbacks += 1
         if status.output_underflow:
@@ -103,9 +127,9 @@ class LivePlayer:
         available = self._written - self._read
         if not self._playing:
             self._playing = available >= self.prefill_frames or self._ending
-            if not self._playing:
-                outdata[:] = 0.0
-                return
+        if not self._playing or (self._paused and self._gain_now == 0.0):
+            outdata[:] = 0.0
+            return
         n = min(frames, available)
         start = self._read % self.capacity
         first = min(n, self.capacity - start)
@@ -115,7 +139,25 @@ class LivePlayer:
         if n < frames and not self._ending:
             self.underruns += 1
         self._read += n
+        self._apply_gain(outdata, frames)
         self._space.set()
+
+    def _apply_gain(self, outdata, frames: int) -> None:
+        """Ramp from the current gain toward the target (0 while paused) across this callback, slope-limited."""
+        target = 0.0 if self._paused else self.gain
+        if target == self._gain_now == 1.0:
+            return
+        step = min(max(target - self._gain_now, -frames * self._max_step), frames * self._max_step)
+        if frames <= len(self._steps):
+            ramp = self._ramp[:frames]
+            np.multiply(self._steps[:frames], step / frames, out=ramp)
+            ramp += self._gain_now
+            outdata *= ramp[:, None]
+        else:
+            outdata *= self._gain_now + step
+        self._gain_now = float(self._gain_now + step)
+        if abs(self._gain_now - target) < 1e-6:
+            self._gain_now = target
 
     def _finished(self) -> None:
         if not self._ending:

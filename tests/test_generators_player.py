@@ -29,6 +29,28 @@ print(json.dumps({"callbacks": player.callbacks, "played": player.frames_played,
                   "underruns": underruns_while_playing, "underruns_total": player.underruns}))
 """
 
+PAUSE_SCRIPT = r"""
+import json, time
+import numpy as np
+from generators.player import LivePlayer
+sr = 48000
+tone = np.full((sr * 2, 2), 0.5, dtype=np.float32)
+player = LivePlayer(sr, buffer_s=2.5, prefill_s=0.1).open()
+player.write(tone)
+time.sleep(0.5)
+player.pause()
+time.sleep(0.3)
+held = player.frames_played
+time.sleep(0.5)
+still = player.frames_played
+player.set_gain(0.25)
+player.resume()
+time.sleep(0.3)
+player.close()
+print(json.dumps({"held": held, "still": still, "after": player.frames_played, "underruns": player.underruns,
+                  "gain_now": player._gain_now}))
+"""
+
 OPEN_SCRIPT = r"""
 from generators.player import AudioDeviceError, LivePlayer
 try:
@@ -60,3 +82,13 @@ def test_open_without_output_device_names_the_fix():
     assert result.stdout.strip().startswith("ERROR: no audio output device:")
     assert result.stdout.strip().endswith("use --offline to render files")
     assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_pause_holds_the_music_clock_and_volume_glides(jack_server):
+    result = run_python(PAUSE_SCRIPT, jack_server)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    assert stats["held"] == stats["still"], "paused: nothing consumed, the music clock stands still"
+    assert stats["after"] > stats["still"], "resumed where it stopped"
+    assert stats["underruns"] == 0, "a pause is not an underrun"
+    assert stats["gain_now"] == 0.25, "the volume reached its new level (within the 50 ms glide)"

@@ -103,38 +103,6 @@ class WallClockPlayer:
             self._resumed_at = time.monotonic()
 
 
-class HoldablePlayer:
-    """Wraps ``LivePlayer`` so a session can pause: while held it accepts no more audio, so the engine stops
-    rendering and the music clock (``frames_played``) stands still once the queued audio has played.
-
-    Pausing first lowers the master to silence and lets ``PAUSE_TAIL_S`` of that fade be rendered, so the music
-    ends softly; what was already queued (up to the engine's ``LEAD_S``) still plays first.
-    """
-
-    PAUSE_TAIL_S = 0.3
-
-    def __init__(self, player, engine) -> None:
-        self.player = player
-        self.engine = engine
-        self.hold_from_frame: int | None = None
-
-    def __getattr__(self, name: str):
-        return getattr(self.player, name)  # everything else (frames_played, error, underruns, ...) is the player's
-
-    def free_frames(self) -> int:
-        if self.hold_from_frame is not None and self.engine.rendered_frames >= self.hold_from_frame:
-            return 0
-        return self.player.free_frames()
-
-    def pause(self) -> None:
-        self.engine.master.set_volume(0.0)
-        self.hold_from_frame = self.engine.rendered_frames + int(self.PAUSE_TAIL_S * self.engine.sample_rate)
-
-    def resume(self, volume: float) -> None:
-        self.engine.master.set_volume(volume)
-        self.hold_from_frame = None
-
-
 @dataclass
 class SessionView:
     """Everything the session screen shows, taken at one instant. Unknown values are None."""
@@ -197,7 +165,7 @@ class SessionRunner:
         try:
             player = LivePlayer(sample_rate=engine.sample_rate, device=device)
             player.open()
-            return cls(engine, mode="live", player=HoldablePlayer(player, engine), notices=notices)
+            return cls(engine, mode="live", player=player, notices=notices)
         except AudioDeviceError as error:
             reason = str(error).split(";")[0]
         notices.append(f"No sound output ({reason}). The session runs in real time and the music is saved "
@@ -269,19 +237,18 @@ class SessionRunner:
             return
         if self.mode == "accelerated":
             self._resume.set()
-        elif isinstance(self.player, HoldablePlayer):
-            self.player.resume(self.volume)
         else:
             self.player.resume()
         self.status = "running"
 
     def set_volume(self, volume: float) -> None:
-        """Listener's volume 0-1 (linear), applied by the master stage, smoothed; on top of the protocol's level.
-
-        Heard after the audio already queued (up to the engine's LEAD_S), since the master runs at render time.
-        """
+        """Listener's volume 0-1 (linear). Live: applied at the output (``LivePlayer.set_gain``), heard within
+        one audio callback, and the saved WAV keeps the music as composed. Without a sound card it shapes the
+        saved music through the master stage."""
         self.volume = min(max(volume, 0.0), 1.0)
-        if self.status != "paused":
+        if self.mode == "live":
+            self.player.set_gain(self.volume)
+        else:
             self.engine.master.set_volume(self.volume)
 
     async def stop(self) -> None:
