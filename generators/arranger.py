@@ -42,11 +42,11 @@ class Part:
 
 PARTS = (
     # Melody: flute (dark) -> piano -> harp -> vibraphone (bright).
-    Part(MELODY, 0.75, (88, 114), ((0.3, 73), (0.55, 0), (0.8, 46), (2.0, 11)), reverb=70, velocity=72),
+    Part(MELODY, 0.75, (64, 118), ((0.3, 73), (0.55, 0), (0.8, 46), (2.0, 11)), reverb=70, velocity=72),
     # Pad: warm pad -> new age pad -> choir pad.
     Part(PAD, 0.6, (60, 120), ((0.35, 89), (0.7, 88), (2.0, 91)), reverb=90, velocity=56),
     # Bass: acoustic bass (round) when dark, cello when brighter.
-    Part(BASS, 0.7, (78, 104), ((0.5, 32), (2.0, 42)), reverb=40, velocity=62),
+    Part(BASS, 0.7, (56, 108), ((0.5, 32), (2.0, 42)), reverb=40, velocity=62),
 )
 
 
@@ -65,6 +65,7 @@ class Arranger:
     def __init__(self, sample_rate: int = 48000) -> None:
         self.sample_rate = sample_rate
         self.programs: dict[int, int] = {}
+        self.pad_sounding: set[int] = set()  # pad pitches still sounding at the end of the last bar
         self.volume_cc: dict[int, int] = {}
         self.expression_cc: dict[int, int] = {}
         self.next_start_frame: int | None = None
@@ -92,7 +93,8 @@ class Arranger:
 
     def arrange(self, bar: Bar, controls: MusicControls, start_frame: int) -> tuple[list[MidiMessage], int]:
         """MIDI messages for ``bar`` starting at audio frame ``start_frame``, sorted by frame, and the bar's
-        length in frames. Every note_on has its note_off inside the bar (notes reaching past the end are cut)."""
+        length in frames. Melody and bass notes end inside the bar (notes reaching past the end are cut); pad
+        tones may be held into the next bar."""
         if not self.programs:
             self.initial_messages(controls)  # state only: the caller decides whether to send them
         frames_per_beat = 60.0 / controls.tempo_bpm * self.sample_rate
@@ -149,10 +151,12 @@ class Arranger:
         return messages
 
     def _pad_and_bass(self, bar: Bar, frame_at, end_frame: int) -> list[MidiMessage]:
-        """Pad: each chord voiced in PAD_WINDOW, common tones held across a chord change. Bass: the root, held."""
+        """Pad: each chord voiced in PAD_WINDOW, common tones held across a chord change and across the bar line
+        (so the breath's turn is a swell, not a re-attack; the held tones are released by the next bar or by
+        ``truncate_messages`` at the end). Bass: the root, held for its chord."""
         pad, bass = PARTS[1], PARTS[2]
         messages = []
-        sounding: set[int] = set()
+        sounding = self.pad_sounding
         for i, chord in enumerate(bar.chords):
             start = frame_at(chord.start_beat)
             stop = frame_at(bar.chords[i + 1].start_beat) if i + 1 < len(bar.chords) else end_frame
@@ -165,7 +169,7 @@ class Arranger:
             root = _place(chord.root, BASS_WINDOW)
             messages += [MidiMessage(start, "note_on", BASS, root, bass.velocity),
                          MidiMessage(stop, "note_off", BASS, root)]
-        messages += [MidiMessage(end_frame, "note_off", PAD, p) for p in sorted(sounding)]
+        self.pad_sounding = sounding
         return messages
 
 
