@@ -1,6 +1,5 @@
-"""The soak of issue 8, one minute long (the 30-minute run is `benchmarks/soak.py --minutes 30`; 2 minutes here would
-double the suite's longest test): a live virtual-H10 session into JACK's dummy driver with a busy loop on the other
-core, held to the soak's goals."""
+"""The soak of issue 8, two minutes long (the 30-minute run is `benchmarks/soak.py --minutes 30`): a live virtual-H10
+session into JACK's dummy driver with a busy loop on the other core, held to the soak's goals."""
 import json
 import shutil
 import subprocess
@@ -12,15 +11,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_one_minute_soak_under_load_meets_the_goals(tmp_path):
+def test_two_minute_soak_under_load_meets_the_goals(tmp_path):
     if shutil.which("jackd") is None:
         pytest.skip("jackd not installed (apt-get install jackd2): no audio device to soak against")
-    result = subprocess.run([sys.executable, "benchmarks/soak.py", "--minutes", "1", "--json",
-                             "--out", str(tmp_path / "soak")], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    result = subprocess.run([sys.executable, "benchmarks/soak.py", "--minutes", "2", "--json",
+                             "--out", str(tmp_path / "soak")], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     soak = json.loads(result.stdout.strip().splitlines()[-1])
     assert soak["underruns"] == 0, soak
     assert soak["memory_growth_pct"] < 10.0, soak
     assert soak["drift_samples"] > 200 and soak["drift_beats_max"] < 1.0 and soak["bars_contiguous"], soak
-    assert soak["sent"] == soak["recorded"] and soak["sent"]["rr"] > 50 and soak["sent"]["ecg"] > 6000, soak
-    assert soak["seconds_recorded"] == 60 and soak["seconds_contiguous"] and soak["status"] == "complete", soak
+    assert soak["sent"] == soak["recorded"] and soak["sent"]["rr"] > 100 and soak["sent"]["ecg"] > 12000, soak
+    assert soak["seconds_recorded"] == 120 and soak["seconds_contiguous"] and soak["status"] == "complete", soak
