@@ -1,8 +1,9 @@
 """One place that turns every kind of raw ``SensorPacket`` into beats, host-timed ECG/ACC samples and notices.
 
-Heart Rate Measurements go through the ``BeatTimeline`` (back-dating, plausibility filter, gaps). PMD data
-frames are decoded with sensor-clock sample times, mapped to host time by the offset of the least-delayed
-frame seen so far (arrival minus sensor time of its last sample: BLE only ever adds delay). Lab and link
+Heart Rate Measurements go through the ``BeatTimeline`` (back-dating, plausibility filter, gaps), then the
+``BeatAligner``, which moves them onto the ECG's R peaks once it has locked (see ``sensor_clock``). PMD data
+frames are decoded with sensor-clock sample times and mapped to host time by the ``SensorClock`` (fitted on
+the least-delayed frames, drift-corrected); ECG R peaks found on host time feed the aligner. Lab and link
 events (``heartsong:gap`` and friends) become notices; a gap also marks the beat timeline so no HRV window
 bridges it. Bad packets become notices too: nothing here raises on input.
 """
@@ -14,15 +15,18 @@ import numpy as np
 
 from biosignals import pmd
 from biosignals.beat_timing import BeatTimeline
+from biosignals.ecg import RPeakDetector
 from biosignals.heart_rate_measurement import (
     HEART_RATE_MEASUREMENT_UUID,
     HeartRateParseError,
     parse_heart_rate_measurement,
 )
+from biosignals.sensor_clock import BeatAligner, SensorClock
 from biosignals.sources.ble import CAPABILITIES_CHARACTERISTIC, CONNECTED_CHARACTERISTIC, GAP_CHARACTERISTIC
 from biosignals.types import Beat, SensorPacket
 
 PMD_SAMPLE_RATES_HZ = {pmd.MeasurementType.ECG: 130.0, pmd.MeasurementType.ACC: 200.0}  # what we start on an H10
+ECG_RESTART_S = 1.0  # a hole this long in the ECG restarts R-peak detection (its filters assume contiguous samples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,10 @@ class PacketDecoder:
         self.pmd = pmd.PmdStreamDecoder(PMD_SAMPLE_RATES_HZ)
         self.bad_packets = 0
         self.last_reported_hr: tuple[float, int] | None = None  # (arrival, bpm) from the strap's own HR field
-        self._host_offsets: dict[int, float] = {}
+        self.clock = SensorClock()
+        self.aligner = BeatAligner()
+        self.r_peaks = RPeakDetector(PMD_SAMPLE_RATES_HZ[pmd.MeasurementType.ECG])
+        self._last_ecg_t: float | None = None
 
     def feed(self, packet: SensorPacket) -> list[Beat | HostSamples | Notice]:
         characteristic = packet.characteristic
@@ -61,6 +68,8 @@ class PacketDecoder:
         if characteristic == GAP_CHARACTERISTIC:
             self.timeline.mark_gap()
             self.pmd.reset()
+            self.clock.reset()
+            self.aligner.reset()
             return [Notice("gap", packet.data.decode("utf-8", "replace"))]
         if characteristic in (CONNECTED_CHARACTERISTIC, CAPABILITIES_CHARACTERISTIC):
             return [Notice(characteristic.removeprefix("heartsong:"), packet.data.decode("utf-8", "replace"))]
@@ -74,7 +83,7 @@ class PacketDecoder:
             return [Notice("bad_packet", str(error))]
         if measurement.heart_rate_bpm > 0:
             self.last_reported_hr = (packet.t_arrival, measurement.heart_rate_bpm)
-        return list(self.timeline.add(packet.t_arrival, measurement))
+        return [self.aligner.align(beat) for beat in self.timeline.add(packet.t_arrival, measurement)]
 
     def _pmd(self, packet: SensorPacket) -> list[HostSamples | Notice]:
         try:
@@ -86,9 +95,13 @@ class PacketDecoder:
         if kind not in PMD_SAMPLE_RATES_HZ or not frame.samples:
             return []
         sensor_times = np.asarray(frame.sensor_times_s)
-        offset = min(self._host_offsets.get(kind, np.inf), packet.t_arrival - sensor_times[-1])
-        self._host_offsets[kind] = offset
+        self.clock.add(float(sensor_times[-1]), packet.t_arrival)
+        host_times = self.clock.to_host(sensor_times)
         values = np.asarray(frame.samples, dtype=float)
         if kind == pmd.MeasurementType.ECG:
-            return [HostSamples("ecg", values[:, 0], sensor_times + offset)]
-        return [HostSamples("acc", values[:, :3], sensor_times + offset)]
+            if self._last_ecg_t is not None and host_times[0] - self._last_ecg_t > ECG_RESTART_S:
+                self.r_peaks.reset()
+            self._last_ecg_t = float(host_times[-1])
+            self.aligner.add_r_peaks([peak.t for peak in self.r_peaks.add(values[:, 0], host_times)])
+            return [HostSamples("ecg", values[:, 0], host_times)]
+        return [HostSamples("acc", values[:, :3], host_times)]

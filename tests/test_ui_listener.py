@@ -80,8 +80,9 @@ async def flow(app, obs: dict) -> None:
     obs["summary_after"] = summary.after_values
     obs["summary_chart_points"] = [chart.point_count for chart in summary.charts]
     press(summary.rating_buttons[3])
-    obs["sidecar"] = json.loads((app.session_folder / "app.json").read_text())
-    obs["store_rating"] = app.store.session_by_out_dir(app.session_folder).rating
+    stored = app.store.session_by_out_dir(app.session_folder)
+    obs["store_rating"], obs["store_client"] = stored.rating, stored.client_id
+    obs["store_ratings"] = [rating for _at, rating in app.store.ratings(stored.id)]
     obs["rating_note"] = summary.rating_note.text
     record = json.loads((app.session_folder / "session.json").read_text())
     obs["record_complete"] = record["summary"]["complete"]
@@ -93,6 +94,8 @@ async def flow(app, obs: dict) -> None:
     app.go("history")
     await frames(5)
     obs["history_rows"] = len(app.screens["history"].sessions)
+    obs["history_first_id"] = app.screens["history"].sessions[0].id
+    obs["history_stored_id"] = stored.id
     obs["history_trend_points"] = [chart.point_count for chart in app.screens["history"].trends]
     obs["shots"].append(await shot("history"))
     Window.size = (448, 800)  # width*3 bytes a multiple of 4: Kivy reads pixels with GL_PACK_ALIGNMENT 4
@@ -141,8 +144,9 @@ def test_listener_flow(tmp_path):
     assert obs["summary_after"]["heart_rate_bpm"] is not None
     assert min(obs["summary_chart_points"]) >= 30
     assert obs["store_rating"] == 4, obs["rating_note"]
-    assert obs["sidecar"]["rating"] == 4 and obs["sidecar"]["mode"] == "accelerated"
-    assert obs["history_rows"] == 1 and obs["history_trend_points"] == [1, 1]
+    assert obs["store_ratings"] == [4] and obs["store_client"] is None, "a quick start is nobody's: only rated"
+    assert obs["history_rows"] == 1 and obs["history_first_id"] == obs["history_stored_id"], "History reads the store"
+    assert obs["history_trend_points"] == [1, 1]
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
 
 

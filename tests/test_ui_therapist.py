@@ -1,10 +1,12 @@
 """The therapist's path through the Kivy app: create a client (and see a bad one refused), create a playlist,
-assign it, export the bundle, render a short playlist to audio, and see it as today's session on Home."""
+assign it, export the bundle, render a client's short playlist to audio, see it as today's session on Home, and
+find all of it where the CLI looks (the shared store: `heartsong client list`)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -21,7 +23,10 @@ async def flow(app, obs: dict) -> None:
     obs["bad_client_message"] = screen.message.text
     screen.client_id.text, screen.client_name.text, screen.client_rate.text = "c-017", "River", "5.5"
     screen.save_client()
-    obs["clients_after_save"] = [c.client_id for c in screen.store.clients()]
+    from wellness_app import therapist
+    from wellness_app.ui.store import list_playlists
+
+    obs["clients_after_save"] = [c.client_id for c in therapist.list_clients(app.store)]
 
     screen.show("playlists")
     await frames(3)
@@ -34,31 +39,50 @@ async def flow(app, obs: dict) -> None:
     screen.playlist_days.text = screen.playlist_time.text = ""
     screen.save_playlist()
     obs["bad_playlist_message"] = screen.message.text
+    screen.playlist_name.text, screen.playlist_sessions.text = "first-only", "coherent-6:0.5"
+    screen.save_playlist()
+    obs["playlists"] = [p.name for p in list_playlists(app.store)]
+    screen.column.parent.scroll_y = 0  # the stored playlists, under the form
+    await frames(3)
     obs["shots"] = [await shot("therapist-playlists")]
 
     screen.show("clients")
     await frames(3)
     obs["clients_tab_message"] = screen.message.text
     screen.playlist_spinners["c-017"].text = "evening-calm"
-    obs["assigned"] = json.loads((screen.store.root / "clients" / "c-017.json").read_text())["playlist"]
+    obs["assigned"] = therapist.get_client(app.store, "c-017").playlist
+    client = therapist.get_client(app.store, "c-017")
+    exported = screen.export(client)
+    bundle = json.loads(exported.read_text())
+    obs["bundle_client"], obs["bundle_playlist"] = bundle["client"]["client_id"], bundle["playlist"]["name"]
+    elsewhere = exported.with_name("c-019-bundle.json")  # as if from another therapist's device
+    screen.bundle_path.text = str(elsewhere)
+    screen.import_bundle()  # not written yet
+    obs["import_missing_message"] = screen.message.text
+    bundle["client"].update(client_id="c-019", display_name="Brook")
+    elsewhere.write_text(json.dumps(bundle))
+    screen.import_bundle()
+    obs["import_message"] = screen.message.text
+
+    # a second client with the short playlist, so the render stays short
+    screen.client_id.text, screen.client_name.text, screen.client_rate.text = "c-018", "Lake", ""
+    screen.save_client()
+    screen.playlist_spinners["c-018"].text = "first-only"
+    task = screen.render(therapist.get_client(app.store, "c-018"))
+    await wait_until(lambda: screen.progress.opacity == 1, 200, "render progress shown")
+    await wait_until(task.done, 20000, "render finished")
+    from wellness_app.storage import data_dir
+
+    render_dir = data_dir() / "renders" / "c-018"
+    obs["render_message"] = screen.message.text
+    obs["render_wav_bytes"] = (render_dir / "01-coherent-6.wav").stat().st_size
+    obs["render_m3u"] = (render_dir / "first-only.m3u").read_text()
+    obs["sessions_after_render"] = len(app.store.list_sessions())
     screen.show("clients")
     await frames(3)
+    screen.column.parent.scroll_y = 0  # the client list, under the form
+    await frames(3)
     obs["shots"].append(await shot("therapist-clients"))
-    client = screen.store.clients()[0]
-    bundle = screen.export(client)
-    with zipfile.ZipFile(bundle) as archive:
-        obs["bundle_files"] = sorted(archive.namelist())
-        obs["bundle_playlist"] = json.loads(archive.read("playlist.json"))["name"]
-
-    short = next(p for p in screen.store.playlists() if p.name == "evening-calm").model_copy(
-        update={"name": "first-only", "sessions": screen.store.playlists()[0].sessions[:1]})
-    task = screen.render(short)
-    await wait_until(lambda: screen.progress.opacity == 1, 200, "render progress shown")
-    obs["progress_during_render"] = screen.progress.value
-    await wait_until(task.done, 20000, "render finished")
-    render_dir = screen.store.root / "renders" / "first-only" / "01-coherent-6"
-    obs["render_message"] = screen.message.text
-    obs["render_wav_bytes"] = (render_dir / "session.wav").stat().st_size
 
     screen.show("protocols")
     await frames(3)
@@ -91,26 +115,49 @@ async def flow(app, obs: dict) -> None:
     record = json.loads((app.session_folder / "session.json").read_text())
     obs["stopped_complete"] = record["summary"]["complete"]
     obs["stopped_duration_s"] = record["summary"]["duration_s"]
-    obs["stopped_client"] = json.loads((app.session_folder / "app.json").read_text()).get("client")
+    stored = app.store.session_by_out_dir(app.session_folder)
+    obs["stopped_client"] = stored.client_id
+    obs["stopped_personalisation"] = app.store.session_details(stored.id)["personalisation"]
+    summary = app.screens["summary"]
+    press(summary.rating_buttons[4])
+    obs["rating_note"] = summary.rating_note.text
+    obs["stopped_rating"] = app.store.session(stored.id).rating
+    obs["bandit"] = app.store.get_document("personalisation", "c-017")
 
 
 def test_therapist_flow(tmp_path):
     obs = run_flow_subprocess(__file__, tmp_path)
     assert "client_id" in obs["bad_client_message"], obs["bad_client_message"]
     assert obs["clients_after_save"] == ["c-017"]
+    assert obs["playlists"] == ["evening-calm", "first-only"], "the bad playlist was not stored"
     assert obs["playlist_message"].startswith("Saved playlist evening-calm (2 session")
     assert "no-such-protocol" in obs["bad_playlist_message"]
     assert obs["assigned"] == "evening-calm"
-    assert obs["bundle_files"] == ["client.json", "playlist.json"] and obs["bundle_playlist"] == "evening-calm"
+    assert obs["bundle_client"] == "c-017" and obs["bundle_playlist"] == "evening-calm"
+    assert obs["import_missing_message"].startswith("Import failed: bundle c-019-bundle.json cannot be read")
+    assert obs["import_message"] == "Imported Brook (c-019) with playlist evening-calm.", obs["import_message"]
     assert obs["render_wav_bytes"] > 48000 * 2 * 2 * 25, "30 s of stereo audio rendered"
-    assert obs["render_message"].startswith("Rendered first-only")
+    assert obs["render_message"].startswith("Rendered c-018's playlist"), obs["render_message"]
+    assert "01-coherent-6.wav" in obs["render_m3u"]
+    assert obs["sessions_after_render"] == 0, "a render is not a listening session"
     assert obs["today"]["label"] == "evening-calm, session 1 of 2"
     assert abs(obs["today"]["minutes"] - 0.5) < 1e-6 and obs["today"]["origin"]["client"] == "c-017"
     assert obs["live_mode"] in ("files", "live")
     if obs["live_mode"] == "files":
         assert "No sound output" in obs["live_notice"] and "session.wav" in obs["live_notice"]
     assert obs["stopped_complete"] is False and 4 <= obs["stopped_duration_s"] < 25, "Stop ended it early, saved"
-    assert obs["stopped_client"] == "c-017"
+    assert obs["stopped_client"] == "c-017" and obs["stopped_personalisation"], "stored as the client's session"
+    assert obs["stopped_rating"] == 5, obs["rating_note"]
+    assert obs["bandit"] is not None, "the client's rating taught the personalisation (therapist.rate_session)"
+
+    # the CLI sees what the app stored (the data dir run_flow_subprocess gave the app)
+    env = {**os.environ, "HEARTSONG_DATA_DIR": str(tmp_path / "data" / "heartsong")}
+    listed = subprocess.run([sys.executable, "-m", "wellness_app.cli", "client", "list"], capture_output=True,
+                            text=True, env=env, cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    lines = {line.split()[0]: line for line in listed.splitlines()}
+    assert "evening-calm" in lines["c-017"] and "1 session(s)" in lines["c-017"], listed
+    assert "first-only" in lines["c-018"], listed
+    assert "evening-calm" in lines["c-019"] and "0 session(s)" in lines["c-019"], listed
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
 
 

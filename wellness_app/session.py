@@ -38,6 +38,7 @@ class SessionOptions:
     offline: bool = False
     seed: int = 1
     client_id: str | None = None  # the therapist's client this session is for (stored with the record)
+    playlist_entry: PlaylistEntry | None = None  # with a client: the playlist entry played, with its overrides
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -79,8 +80,8 @@ def _protocol_for(options: SessionOptions, store) -> tuple[Protocol, dict | None
     from wellness_app.therapist import TherapistError, personalised_protocol  # therapist imports this module
 
     try:
-        protocol, choice = personalised_protocol(store, options.client_id, PlaylistEntry(protocol=options.protocol),
-                                                 explore=True, seed=options.seed)
+        entry = options.playlist_entry or PlaylistEntry(protocol=options.protocol)
+        protocol, choice = personalised_protocol(store, options.client_id, entry, explore=True, seed=options.seed)
     except TherapistError as error:
         raise SessionSetupError(str(error)) from None
     return protocol.scaled_to(options.minutes), choice

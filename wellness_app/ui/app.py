@@ -11,14 +11,14 @@ from kivy.app import App
 from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
-from wellness_app.storage import data_dir, open_store
+from wellness_app import therapist
+from wellness_app.storage import StorageError, data_dir, open_store
 from wellness_app.ui import theme
 from wellness_app.ui.history import HistoryScreen
 from wellness_app.ui.home import HomeScreen
 from wellness_app.ui.runner import SessionRunner, new_session_dir
 from wellness_app.ui.sensor import SensorScreen
 from wellness_app.ui.session_screen import SessionScreen
-from wellness_app.ui.store import TherapistStore, past_sessions, update_sidecar
 from wellness_app.ui.summary import SummaryScreen
 from wellness_app.ui.therapist import TherapistScreen
 
@@ -31,7 +31,10 @@ class SessionPlan:
     minutes: float
     label: str
     origin: dict = field(default_factory=dict)  # e.g. {"client": "c-017", "playlist": "evening", "entry": 0}
+    # with a client, ``protocol`` is the playlist entry's protocol name: the session is built and stored for the
+    # client (their overrides and the personalisation's choice), so their rating teaches it
     protocol_name: str = ""
+    entry: object = None  # the client's PlaylistEntry (with its overrides), when the plan comes from a playlist
 
 
 class HeartsongApp(App):
@@ -83,7 +86,8 @@ class HeartsongApp(App):
         sensor.status.text = "Preparing the music…"
         folder = new_session_dir(Path(self.plan.protocol).stem)
         options = SessionOptions(protocol=self.plan.protocol, minutes=self.plan.minutes, out_dir=folder,
-                                 sensor=self.sensor_spec or "virtual")
+                                 sensor=self.sensor_spec or "virtual", client_id=self.plan.origin.get("client"),
+                                 playlist_entry=self.plan.entry)
         try:
             self.runner = await asyncio.to_thread(SessionRunner.create, options, accelerated_speed=self.accelerated)
         except (SessionSetupError, ValueError) as error:
@@ -91,7 +95,6 @@ class HeartsongApp(App):
             sensor.start_button.disabled = False
             return
         self.session_folder = folder
-        update_sidecar(folder, label=self.plan.label, mode=self.runner.mode, **self.plan.origin)
         sensor.status.text = ""
         sensor.start_button.disabled = False
         self.runner.set_volume(self.screens["session"].volume.value)
@@ -100,44 +103,36 @@ class HeartsongApp(App):
 
     def show_summary(self) -> None:
         """The session has ended: show its summary (the record is already saved by the engine)."""
-        record = self.runner.engine.record.to_json()
-        self.screens["summary"].show(record, self.session_folder)
+        record = self.runner.engine.record
+        self.screens["summary"].show(record.to_json(), record.session_id)
         self.manager.current = "summary"
 
-    def show_summary_of(self, record: dict, folder: Path, rating: int | None, back_to: str) -> None:
-        self.screens["summary"].show(record, folder, rating, back_to=back_to)
+    def show_summary_of(self, record: dict, session_id: int, rating: int | None, back_to: str) -> None:
+        self.screens["summary"].show(record, session_id, rating, back_to=back_to)
         self.go("summary")
 
     # -- the listener's assigned sessions ------------------------------------------------------------
     def todays_session(self) -> SessionPlan | None:
-        """The next session of the active client's playlist (set on the Therapist screen with "Use here")."""
+        """The next session of the active client's playlist (set on the Therapist screen with "Use here"): the
+        entry after as many as the client has completed, at the length the client hears it."""
         client_id = self.settings.get("active_client")
         if not client_id:
             return None
         try:
-            from therapy_profiles.schema import protocol_for_entry
-
-            store = TherapistStore()
-            client = next((c for c in store.clients() if c.client_id == client_id), None)
-            if client is None or not client.playlist:
+            client = therapist.get_client(self.store, client_id)
+            if not client.playlist:
                 return None
-            playlist = store.playlist(client.playlist)
-            done = sum(1 for s in past_sessions() if s.app.get("playlist") == playlist.name and s.summary.get("complete"))
+            playlist = therapist.client_playlist(self.store, client)
+            done = sum(1 for s in self.store.list_sessions(client_id) if s.complete)
             index = done % len(playlist.sessions)
-            protocol = protocol_for_entry(playlist.sessions[index], store.root / "protocols")
-            if client.resonance_rate_bpm:
-                from therapy_profiles.schema import Overrides
-
-                protocol = protocol.with_overrides(Overrides(breath_rate_bpm=client.resonance_rate_bpm))
-        except (ValueError, OSError):
+            entry = playlist.sessions[index]
+            protocol, _choice = therapist.personalised_protocol(self.store, client_id, entry, explore=False)
+        except (ValueError, therapist.TherapistError, StorageError):
             return None  # an unreadable assignment is reported on the Therapist screen, not here
-        prepared = store.root / "prepared" / f"{playlist.name}-{index + 1}.json"
-        prepared.parent.mkdir(parents=True, exist_ok=True)
-        prepared.write_text(json.dumps(protocol.model_dump(mode="json")))
-        return SessionPlan(str(prepared), protocol.total_duration_s / 60.0,
+        return SessionPlan(entry.protocol, protocol.total_duration_s / 60.0,
                            f"{playlist.name}, session {index + 1} of {len(playlist.sessions)}",
                            {"client": client.client_id, "playlist": playlist.name, "entry": index},
-                           protocol_name=protocol.name)
+                           protocol_name=protocol.name, entry=entry)
 
     @property
     def store(self):

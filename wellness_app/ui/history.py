@@ -1,4 +1,5 @@
-"""History screen: past sessions, newest first, and trends of heart rate and HRV over the weeks."""
+"""History screen: the sessions in the shared store (as ``heartsong history`` lists them), newest first, and
+trends of heart rate and HRV over the weeks."""
 from __future__ import annotations
 
 from kivy.uix.boxlayout import BoxLayout
@@ -6,12 +7,12 @@ from kivy.uix.screenmanager import Screen
 
 from wellness_app.ui import theme
 from wellness_app.ui.session_screen import clock_text
-from wellness_app.ui.store import past_sessions
+from wellness_app.ui.store import session_record
 from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
 
 
 def trend_points(sessions, key: str) -> list[tuple[float, float | None]]:
-    """(days since the first session, summary[key]) for each session, oldest first."""
+    """(days since the first session, summary[key]) for each stored session (``SessionInfo``), oldest first."""
     ordered = sorted(sessions, key=lambda s: s.started)
     if not ordered:
         return []
@@ -34,7 +35,7 @@ class HistoryScreen(Screen):
         self.refresh()
 
     def refresh(self) -> None:
-        self.sessions = past_sessions()
+        self.sessions = self.app.store.list_sessions()
         column = self.column
         column.clear_widgets()
         if not self.sessions:
@@ -55,13 +56,16 @@ class HistoryScreen(Screen):
             s = session.summary
             hr = (f"HR {s['heart_rate_bpm_start']:.0f}->{s['heart_rate_bpm_end']:.0f}"
                   if s.get("heart_rate_bpm_start") and s.get("heart_rate_bpm_end") else "HR --")
-            rating = session.app.get("rating")
-            line = (f"{session.started:%d %b %H:%M} · {session.protocol} · {clock_text(s.get('duration_s', 0))} · "
-                    f"{hr}" + (f" · rated {rating}" if rating else ""))
+            line = (f"{session.started.astimezone():%d %b %H:%M} · {session.protocol}"
+                    + (f" · {session.client_id}" if session.client_id else "")
+                    + f" · {clock_text(s.get('duration_s', 0))} · {hr}"
+                    + (f" · {session.status}" if session.status != "complete" else "")
+                    + (f" · rated {session.rating}" if session.rating else ""))
             row = CalmButton(line, height=theme.ROW_HEIGHT)
             row.text_size = (None, None)
             row.bind(on_release=lambda _b, ps=session: self.open(ps))
             column.add_widget(row)
 
     def open(self, session) -> None:
-        self.app.show_summary_of(session.load_record(), session.folder, session.app.get("rating"), back_to="history")
+        self.app.show_summary_of(session_record(self.app.store, session.id), session.id, session.rating,
+                                 back_to="history")

@@ -1,15 +1,13 @@
 """Summary screen: before and after, the session's charts, and the 1-5 rating that feeds personalisation."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.screenmanager import Screen
 
 from wellness_app.ui import theme
 from wellness_app.ui.session_screen import clock_text
-from wellness_app.ui.store import update_sidecar
+from wellness_app.therapist import rate_session
 from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
 
 # (summary key stem, what it is, unit, digits)
@@ -28,12 +26,12 @@ def _fmt(value, digits: int) -> str:
 
 
 class SummaryScreen(Screen):
-    """Shows one saved session (``show(record, folder)``), whether it just ended or comes from History."""
+    """Shows one stored session (``show(record, session_id)``), whether it just ended or comes from History."""
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(name="summary", **kwargs)
         self.app = app
-        self.folder: Path | None = None
+        self.session_id: int | None = None
         self.rating: int | None = None
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
         root.add_widget(Header("Summary", on_back=lambda: app.go(self.back_to)))
@@ -45,8 +43,10 @@ class SummaryScreen(Screen):
         self.add_widget(root)
         self.back_to = "home"
 
-    def show(self, record: dict, folder: Path, rating: int | None = None, back_to: str = "home") -> None:
-        self.folder, self.rating, self.back_to = folder, rating, back_to
+    def show(self, record: dict, session_id: int | None, rating: int | None = None, back_to: str = "home") -> None:
+        """``record``: protocol, summary and seconds; ``session_id``: its row in the store (None: nothing was
+        stored, e.g. it ended before its first second, so it cannot be rated)."""
+        self.session_id, self.rating, self.back_to = session_id, rating, back_to
         summary = record["summary"]
         column = self.column
         column.clear_widgets()
@@ -98,19 +98,17 @@ class SummaryScreen(Screen):
         column.add_widget(self.rating_note)
 
     def rate(self, value: int) -> None:
-        """Save the rating with the session in the store (personalisation learns from it) and in app.json."""
+        """Save the rating with the session in the store, as ``heartsong rate`` does: for a client's session
+        played with a personalisation choice the client's bandit learns from it, else only the rating is kept."""
         self.rating = value
         for index, button in enumerate(self.rating_buttons, start=1):
             button.primary = index == value
-        if self.folder is None:
+        if self.session_id is None:
+            self.rating_note.text = "This session was too short to be saved, so it cannot be rated."
             return
-        update_sidecar(self.folder, rating=value)
         try:
-            stored = self.app.store.session_by_out_dir(self.folder)
-            if stored is None:
-                raise LookupError("this session is not in the session database")
-            self.app.store.rate(stored.id, value)
-        except Exception as error:  # the rating is kept in app.json either way; say why the store missed it
-            self.rating_note.text = f"Saved with the session files: {RATINGS[value - 1]} ({error})."
+            rate_session(self.app.store, self.session_id, value)
+        except Exception as error:  # a damaged client document must not take the screen down: say so
+            self.rating_note.text = f"The rating could not be saved ({error})."
             return
         self.rating_note.text = f"Saved: {RATINGS[value - 1]}. Thank you."

@@ -1,18 +1,21 @@
-"""Therapist screen: clients, playlists and protocols: create, edit, assign, export a bundle, render a playlist."""
+"""Therapist screen: clients, playlists and protocols in the shared store (the same ones as ``heartsong client``,
+``playlist`` and ``bundle``): create, edit, assign, export a bundle, render a client's playlist."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
+from kivy.clock import Clock
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 from kivy.uix.screenmanager import Screen
 from kivy.uix.spinner import Spinner
 from kivy.uix.textinput import TextInput
 
+from wellness_app import therapist
+from wellness_app.storage import data_dir
 from wellness_app.ui import theme
-from wellness_app.ui.store import TherapistStore
+from wellness_app.ui.store import list_playlists, save_client_form, save_playlist, set_playlist
 from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
 
 NO_PLAYLIST = "no playlist"
@@ -56,7 +59,6 @@ class TherapistScreen(Screen):
     def __init__(self, app, **kwargs) -> None:
         super().__init__(name="therapist", **kwargs)
         self.app = app
-        self.store: TherapistStore | None = None
         self.tab = "clients"
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
         root.add_widget(Header("Therapist", on_back=lambda: app.go("home")))
@@ -83,9 +85,13 @@ class TherapistScreen(Screen):
         self.playlist_sessions = field("sessions: protocol[:minutes], ... e.g. coherent-6:10, coherent-6:15")
         self.playlist_days = field("days (optional): mon,wed,fri")
         self.playlist_time = field("time (optional): 19:30")
+        self.bundle_path = field("bundle file from another device, e.g. /media/usb/c-017-bundle.json")
+
+    @property
+    def store(self):
+        return self.app.store
 
     def on_pre_enter(self, *_):
-        self.store = self.store or TherapistStore()
         self.show(self.tab)
 
     def say(self, text: str, *, problem: bool = False) -> None:
@@ -101,7 +107,7 @@ class TherapistScreen(Screen):
         self.column.clear_widgets()
         try:
             {"clients": self._clients, "playlists": self._playlists, "protocols": self._protocols}[tab]()
-        except Exception as error:  # a damaged file must not take the screen down: name it and carry on
+        except Exception as error:  # a damaged document must not take the screen down: name it and carry on
             self.say(str(error), problem=True)
 
     # -- clients --------------------------------------------------------------------------------------
@@ -115,9 +121,17 @@ class TherapistScreen(Screen):
         save.bind(on_release=lambda *_: self.save_client())
         form.add_widget(save)
         self.column.add_widget(form)
-        playlists = [NO_PLAYLIST] + [p.name for p in self.store.playlists()]
+        bundle = Panel(size_hint_y=None)
+        bundle.bind(minimum_height=bundle.setter("height"))
+        bundle.add_widget(Text("Import a client's bundle (from Export, or `heartsong bundle export`)", bold=True))
+        _move(self.bundle_path, bundle)
+        load = CalmButton("Import bundle")
+        load.bind(on_release=lambda *_: self.import_bundle())
+        bundle.add_widget(load)
+        self.column.add_widget(bundle)
+        playlists = [NO_PLAYLIST] + [p.name for p in list_playlists(self.store)]
         self.playlist_spinners = {}
-        for client in self.store.clients():
+        for client in therapist.list_clients(self.store):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
             rate = f" · resonance {client.resonance_rate_bpm:g}/min" if client.resonance_rate_bpm else ""
@@ -129,7 +143,8 @@ class TherapistScreen(Screen):
             spinner.bind(text=lambda _s, value, c=client.client_id: self.assign(c, value))
             self.playlist_spinners[client.client_id] = spinner
             row.add_widget(spinner)
-            for label, action in (("Edit", self.edit_client), ("Export", self.export), ("Use here", self.use_here)):
+            for label, action in (("Edit", self.edit_client), ("Export", self.export), ("Render", self.render),
+                                  ("Use here", self.use_here)):
                 button = CalmButton(label, size_hint_x=0.6)
                 button.bind(on_release=lambda _b, a=action, c=client: a(c))
                 row.add_widget(button)
@@ -144,12 +159,9 @@ class TherapistScreen(Screen):
             except ValueError:
                 self.say("resonance rate must be a number of breaths/min, e.g. 5.5", problem=True)
                 return
-        existing = next((c for c in self.store.clients() if c.client_id == data["client_id"]), None)
-        if existing and existing.playlist:
-            data["playlist"] = existing.playlist
         try:
-            client = self.store.save_client(data)
-        except ValueError as error:
+            client = save_client_form(self.store, data)
+        except (ValueError, therapist.TherapistError) as error:
             self.say(str(error), problem=True)
             return
         self.say(f"Saved client {client.display_name} ({client.client_id}).")
@@ -162,21 +174,34 @@ class TherapistScreen(Screen):
 
     def assign(self, client_id: str, playlist: str) -> None:
         try:
-            self.store.assign(client_id, None if playlist == NO_PLAYLIST else playlist)
+            set_playlist(self.store, client_id, None if playlist == NO_PLAYLIST else playlist)
         except Exception as error:
             self.say(str(error), problem=True)
             return
         self.say(f"{client_id}: {'playlist ' + playlist if playlist != NO_PLAYLIST else 'no playlist'} assigned.")
 
     def export(self, client) -> Path | None:
-        target = self.store.root / "exports" / f"{client.client_id}-bundle.zip"
+        """Write the client's bundle (``heartsong bundle import`` reads it on the listener's device)."""
+        target = data_dir() / "exports" / f"{client.client_id}-bundle.json"
         try:
-            path = self.store.export_bundle(client.client_id, target)
+            therapist.export_bundle(self.store, client.client_id, target)
         except Exception as error:
             self.say(f"Export failed: {error}", problem=True)
             return None
-        self.say(f"Exported {client.client_id} to {path}")
-        return path
+        self.say(f"Exported {client.client_id} to {target}")
+        return target
+
+    def import_bundle(self) -> None:
+        """Validate the bundle file named in the field and store its client, playlist and protocols, all or
+        nothing (``therapist.import_bundle``; a stored document with other contents is not overwritten)."""
+        try:
+            client = therapist.import_bundle(self.store, Path(self.bundle_path.text.strip()))
+        except (ValueError, therapist.TherapistError) as error:
+            self.say(f"Import failed: {error}", problem=True)
+            return
+        self.say(f"Imported {client.display_name} ({client.client_id})"
+                 + (f" with playlist {client.playlist}." if client.playlist else "."))
+        self.show("clients")
 
     def use_here(self, client) -> None:
         self.app.save_settings(active_client=client.client_id)
@@ -194,18 +219,15 @@ class TherapistScreen(Screen):
         save.bind(on_release=lambda *_: self.save_playlist())
         form.add_widget(save)
         self.column.add_widget(form)
-        for playlist in self.store.playlists():
+        for playlist in list_playlists(self.store):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
             when = (f" · {','.join(playlist.schedule.days)} at {playlist.schedule.time}" if playlist.schedule else "")
             panel.add_widget(Text(f"{playlist.name}{when}", bold=True))
             panel.add_widget(Text(sessions_text(playlist), size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
-            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
-            for label, action in (("Edit", self.edit_playlist), ("Render to audio", self.render)):
-                button = CalmButton(label)
-                button.bind(on_release=lambda _b, a=action, p=playlist: a(p))
-                row.add_widget(button)
-            panel.add_widget(row)
+            edit = CalmButton("Edit")
+            edit.bind(on_release=lambda _b, p=playlist: self.edit_playlist(p))
+            panel.add_widget(edit)
             self.column.add_widget(panel)
 
     def save_playlist(self) -> None:
@@ -214,7 +236,7 @@ class TherapistScreen(Screen):
             days = [d.strip().lower() for d in self.playlist_days.text.split(",") if d.strip()]
             if days or self.playlist_time.text.strip():
                 data["schedule"] = {"days": days, "time": self.playlist_time.text.strip()}
-            playlist = self.store.save_playlist(data)
+            playlist = save_playlist(self.store, data)
         except ValueError as error:
             self.say(str(error), problem=True)
             return
@@ -228,34 +250,30 @@ class TherapistScreen(Screen):
         self.playlist_time.text = playlist.schedule.time if playlist.schedule else ""
         self.say(f"Editing {playlist.name}: change the fields and press Save playlist.")
 
-    def render(self, playlist) -> asyncio.Task:
-        """Render every session of the playlist to WAV/MIDI offline, with a progress bar; returns the task."""
-        return asyncio.get_event_loop().create_task(self._render(playlist))
+    def render(self, client) -> asyncio.Task:
+        """Render the client's playlist to WAV/MIDI and an M3U offline, as the client hears it
+        (``therapist.render_playlist``), with a progress bar; returns the task."""
+        return asyncio.get_event_loop().create_task(self._render(client))
 
-    async def _render(self, playlist) -> None:
-        from therapy_profiles.schema import protocol_for_entry
-        from wellness_app.session import SessionOptions, build_engine, run_offline
+    async def _render(self, client) -> None:
+        folder = data_dir() / "renders" / client.client_id
+        finished = []
 
-        folder = self.store.root / "renders" / playlist.name
+        def progress(index, total, protocol, _choice):  # runs on the render thread: Kivy is touched on its own
+            def show(_dt):
+                if not finished:  # a late progress message must not hide the final one
+                    self.progress.value = (index - 1) / total
+                    self.say(f"Rendering {index}/{total}: {protocol.name}…")
+            Clock.schedule_once(show)
+
         self.progress.height, self.progress.opacity, self.progress.value = theme.GAP, 1, 0
         try:
-            for index, entry in enumerate(playlist.sessions):
-                protocol = protocol_for_entry(entry, self.store.root / "protocols")
-                out = folder / f"{index + 1:02d}-{protocol.name}"
-                out.mkdir(parents=True, exist_ok=True)
-                protocol_file = out / "protocol.json"
-                protocol_file.write_text(json.dumps(protocol.model_dump(mode="json")))
-                options = SessionOptions(protocol=str(protocol_file), minutes=protocol.total_duration_s / 60.0,
-                                         out_dir=out, offline=True)
-
-                def progress(t, _state, _bar, i=index, total=protocol.total_duration_s):
-                    self.progress.value = (i + t / total) / len(playlist.sessions)
-
-                engine, _ = build_engine(options, on_progress=progress)
-                self.say(f"Rendering {index + 1}/{len(playlist.sessions)}: {protocol.name}…")
-                await asyncio.to_thread(run_offline, engine)
-            self.say(f"Rendered {playlist.name} to {folder}")
+            m3u = await asyncio.to_thread(therapist.render_playlist, self.store, client.client_id, folder,
+                                          on_session=progress)
+            finished.append(True)
+            self.say(f"Rendered {client.client_id}'s playlist to {m3u}")
         except Exception as error:
+            finished.append(True)
             self.say(f"Render stopped: {error}", problem=True)
         finally:
             self.progress.height, self.progress.opacity = 0, 0
@@ -263,22 +281,15 @@ class TherapistScreen(Screen):
     # -- protocols ------------------------------------------------------------------------------------
     def _protocols(self) -> None:
         from therapy_profiles import builtin_protocols
-        from therapy_profiles.schema import load_protocol
 
-        custom_dir = self.store.root / "protocols"
-        self.column.add_widget(Text(f"Built-in protocols, and your own files (.toml or .json, validated) in "
-                                    f"{custom_dir}. Use a file's name in a playlist to include it.",
+        self.column.add_widget(Text("Built-in protocols, and your own (stored with a playlist file by `heartsong "
+                                    "playlist assign`, or from a bundle). Use a name in a playlist to include it.",
                                     size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
-        protocols = list(builtin_protocols().values())
-        for path in sorted(custom_dir.glob("*.toml")) + sorted(custom_dir.glob("*.json")):
-            try:
-                protocols.append(load_protocol(path))
-            except ValueError as error:
-                self.column.add_widget(Text(str(error), size=theme.FONT_SMALL, colour=theme.NOTICE))
-        for protocol in protocols:
+        custom = therapist.custom_protocols(self.store)
+        for name, protocol in list(builtin_protocols().items()) + list(custom.items()):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
-            panel.add_widget(Text(f"{protocol.name} · {protocol.total_duration_s / 60:.0f} min", bold=True))
+            panel.add_widget(Text(f"{name} · {protocol.total_duration_s / 60:.0f} min", bold=True))
             panel.add_widget(Text(protocol.description, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
             phases = " -> ".join(
                 f"{p.name} {p.duration_s / 60:.0f} min" + (f" @ {p.breath_rate_bpm:.1f}/min" if p.breath_rate_bpm else "")
