@@ -21,8 +21,8 @@ from biosignals.lab import faults
 from biosignals.packet_decoder import PacketDecoder
 from biosignals.sources import open_source, scan_straps
 from biosignals.sources.base import SensorError
-from biosignals.types import Beat
 from biosignals.sources.ble import CAPABILITIES_CHARACTERISTIC, CONNECTED_CHARACTERISTIC, GAP_CHARACTERISTIC, NO_BLUETOOTH, BleStrapSource
+from biosignals.types import Beat
 
 SCALE = 8.0
 H10_SCALE = 16.0  # the long session; the lab keeps up at this rate on a shared 2-core machine

@@ -22,10 +22,6 @@ EPOCH_S = 789_000_000.0  # sensor time at host time 0, s since 2000-01-01
 HOST_START_S = 5_000.0  # host monotonic time at which the strap's timeline starts
 
 
-def sensor_of(t):
-    return EPOCH_S + np.asarray(t) * (1 + DRIFT_PPM * 1e-6)
-
-
 def host_of(sensor):
     return (np.asarray(sensor) - EPOCH_S) / (1 + DRIFT_PPM * 1e-6)
 
@@ -40,7 +36,7 @@ def true_beats(duration_s, seed):
 
 
 def ecg_uv(t, beats):
-    """P-QRS-T around each beat plus 8 µV noise-free baseline wander: enough shape for the R-peak detector."""
+    """P-QRS-T (µV) around each beat plus 30 µV baseline wander: enough shape for the R-peak detector."""
     value = 30.0 * np.sin(2 * np.pi * t / 4.0)
     for b in beats[(beats > t.min() - 1) & (beats < t.max() + 1)]:
         for offset, amplitude, width in ((-0.16, 120.0, 0.025), (0.0, 1100.0, 0.011), (0.035, -220.0, 0.012), (0.28, 260.0, 0.055)):
@@ -95,6 +91,7 @@ def strap_packets(duration_s, seed=1, drop=None):
 
 
 def decode(packets):
+    """Feed everything through a fresh PacketDecoder; return it, the beats and the ECG sample blocks."""
     decoder = PacketDecoder()
     out = [item for p in packets for item in decoder.feed(p)]
     return decoder, [b for b in out if isinstance(b, Beat)], [s for s in out if isinstance(s, HostSamples) and s.kind == "ecg"]
@@ -135,6 +132,9 @@ def test_beats_are_aligned_to_ecg_r_peaks_and_keep_their_rr():
 
 def test_a_dropped_link_resets_the_fit_but_keeps_the_skew_and_relocks():
     packets, beats_true = strap_packets(200.0, seed=3, drop=(150.0, 156.0))
+    soon_after = [p for p in packets if p.t_arrival < HOST_START_S + 166.0]  # 10 s of new data: too short to fit
+    decoder, _, _ = decode(soon_after)
+    assert decoder.clock.resets == 1 and abs(decoder.clock.sensor_drift_ppm - DRIFT_PPM) < 5.0  # the prior skew
     decoder, beats, _ = decode(packets)
     assert decoder.clock.resets == 1 and abs(decoder.clock.sensor_drift_ppm - DRIFT_PPM) < 5.0
     assert decoder.aligner.locks == 2

@@ -60,7 +60,7 @@ def _run_session(args, *, demo: bool) -> int:
             if not demo:
                 engine.finish()
                 raise CliError(str(error)) from None
-            console.print(f"[yellow]note:[/] {error}; rendering to files instead")
+            console.print(f"[yellow]note:[/] {str(error).split(';')[0]}: rendering to files instead")
             player = None
     with progress:
         try:
