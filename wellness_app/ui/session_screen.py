@@ -15,9 +15,7 @@ from wellness_app.ui import theme
 from wellness_app.ui.widgets import BreathGuide, CalmButton, CoherenceMeter, LineChart, Stat, Tachogram, Text
 
 CHART_REFRESH_S = 0.5  # charts change slowly; redrawing them twice a second keeps frames cheap
-COHERENCE_DEFINITION = ("coherence (HeartMath-style): power in 0.030 Hz around the 0.04-0.26 Hz peak of the "
-                        "heart rhythm / the rest of its power, last 64 s, every 5 s; gauge full at 3. "
-                        "-- = under 64 s of clean beats")
+COHERENCE_DEFINITION = "coherence, HeartMath-style: peak/(total-peak) power, last 64 s (full gauge: 3)"
 COHERENCE_GAUGE_FULL = 3.0  # ratio at which the gauge is full: a well-paced resonance breather reaches it
 EYES_CLOSED_DIM = 0.2  # bright enough to follow through half-closed eyes, dark enough to rest them
 
