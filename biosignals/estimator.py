@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from biosignals import hrv
 from biosignals.artifacts import correct_rr
-from biosignals.ecg import RPeakDetector
+from biosignals.ecg import RPeak, RPeakDetector
 from biosignals.quality import SignalQuality, assess_quality
 from biosignals.respiration import (
     WINDOW_S,
@@ -101,15 +102,16 @@ class PhysioEstimator:
         """Skin contact as the strap reports it (``BeatTimeline.contact``); None when it cannot tell."""
         self._contact = contact
 
-    def add_ecg(self, samples_uv: np.ndarray, times_s: np.ndarray) -> None:
-        """Add an ECG chunk (µV, one host time in s per sample, e.g. a decoded PMD frame at 130 Hz)."""
+    def add_ecg(self, samples_uv: np.ndarray, times_s: np.ndarray, r_peaks: Sequence[RPeak] | None = None) -> None:
+        """Add an ECG chunk (µV, one host time in s per sample, e.g. a decoded PMD frame at 130 Hz). ``r_peaks``:
+        the chunk's R peaks when the caller already detected them (``PacketDecoder`` does), else found here."""
         if len(times_s) == 0:
             return
         if self._ecg_last_t is not None and times_s[0] - self._ecg_last_t > MAX_SAMPLE_GAP_S:
             self._ecg.reset()
             self._r_peaks.clear()
         self._ecg_last_t = float(times_s[-1])
-        for peak in self._ecg.add(samples_uv, times_s):
+        for peak in self._ecg.add(samples_uv, times_s) if r_peaks is None else r_peaks:
             self._r_peaks.append((peak.t, peak.amplitude_uv))
         while self._r_peaks and self._r_peaks[0][0] < self._ecg_last_t - WINDOW_S:
             self._r_peaks.popleft()

@@ -15,7 +15,7 @@ import numpy as np
 
 from biosignals import pmd
 from biosignals.beat_timing import BeatTimeline
-from biosignals.ecg import RPeakDetector
+from biosignals.ecg import RPeak, RPeakDetector
 from biosignals.heart_rate_measurement import (
     HEART_RATE_MEASUREMENT_UUID,
     HeartRateParseError,
@@ -31,11 +31,13 @@ ECG_RESTART_S = 1.0  # a hole this long in the ECG restarts R-peak detection (it
 
 @dataclass(frozen=True, slots=True)
 class HostSamples:
-    """Samples of one PMD frame on host time: ECG (n,) µV or ACC (n, 3) mg, with one host time (s) per sample."""
+    """Samples of one PMD frame on host time: ECG (n,) µV or ACC (n, 3) mg, with one host time (s) per sample.
+    For ECG, ``r_peaks`` are the R peaks the decoder found in it (detected once, shared with the estimator)."""
 
     kind: str  # "ecg" or "acc"
     values: np.ndarray
     times_s: np.ndarray
+    r_peaks: tuple[RPeak, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,7 @@ class PacketDecoder:
             if self._last_ecg_t is not None and host_times[0] - self._last_ecg_t > ECG_RESTART_S:
                 self.r_peaks.reset()
             self._last_ecg_t = float(host_times[-1])
-            self.aligner.add_r_peaks([peak.t for peak in self.r_peaks.add(values[:, 0], host_times)])
-            return [HostSamples("ecg", values[:, 0], host_times)]
+            peaks = tuple(self.r_peaks.add(values[:, 0], host_times))
+            self.aligner.add_r_peaks([peak.t for peak in peaks])
+            return [HostSamples("ecg", values[:, 0], host_times, peaks)]
         return [HostSamples("acc", values[:, :3], host_times)]

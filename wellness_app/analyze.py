@@ -40,7 +40,8 @@ def _recording_inputs(path: Path) -> list[tuple[float, str, object]]:
             if isinstance(item, Beat):
                 events.append((item.t, "beat", item))
             elif isinstance(item, HostSamples):
-                events.append((packet.t_arrival, item.kind, (item.values, item.times_s)))
+                payload = (item.values, item.times_s, item.r_peaks) if item.kind == "ecg" else (item.values, item.times_s)
+                events.append((packet.t_arrival, item.kind, payload))
     return events
 
 

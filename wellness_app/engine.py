@@ -107,7 +107,10 @@ class SessionEngine:
             if isinstance(item, Beat):
                 self._add_beat(item, session_t)
             elif isinstance(item, HostSamples):
-                (self.estimator.add_ecg if item.kind == "ecg" else self.estimator.add_acc)(item.values, item.times_s)
+                if item.kind == "ecg":
+                    self.estimator.add_ecg(item.values, item.times_s, item.r_peaks)
+                else:
+                    self.estimator.add_acc(item.values, item.times_s)
                 for t, values in zip(item.times_s - self.t0_host, item.values.tolist()):
                     self.record.add_pmd(float(t), item.kind, values if isinstance(values, list) else [values])
             elif item.kind == "gap":
