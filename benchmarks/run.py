@@ -15,7 +15,10 @@ Rows and where their goal comes from:
   goal p95 < 100 ms, a tenth of the 1 s notification period), state-to-audible latency p50/p95 (a state at any
   moment to the audible start of the first bar the policy decides after it; goal p95 <= one bar + the 1.5 s render
   lead, since changes land on bar boundaries), startup to first sound (process start, through connecting the
-  strap, to the first non-silent audio callback; goal < 5 s) and peak RSS (goal < 512 MB, a quarter of a 2 GB phone).
+  strap, to the first non-silent audio callback; goal < 5 s) and peak RSS (goal < 512 MB, a quarter of a 2 GB phone);
+- the Kivy app during a real-time session with its live charts (``benchmarks/ui_fps.py``, under Xvfb at 1280x800
+  when there is no display): frames drawn per second (issue 7: >= 30 fps) and audio underruns (issue 7: none
+  caused by the UI).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import io
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,6 +126,20 @@ def live_session(minutes: float) -> dict:
     return result
 
 
+def app_frame_rate(seconds: float) -> dict | None:
+    """``benchmarks/ui_fps.py`` in a child process, under ``xvfb-run`` when no display is set; None when no display
+    can be had."""
+    command = [sys.executable, str(HERE / "ui_fps.py"), "--seconds", str(seconds), "--warmup", "3", "--json"]
+    if not os.environ.get("DISPLAY"):
+        if shutil.which("xvfb-run") is None:
+            return None
+        command = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", *command]
+    child = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if child.returncode != 0:
+        raise SystemExit(f"bench: the app benchmark failed: {child.stderr.strip()[-2000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def _row(name: str, measured: str, goal: str, met: bool | None) -> tuple[str, str, str, str]:
     return name, measured, goal, {True: "yes", False: "NO", None: "-"}[met]
 
@@ -161,6 +179,16 @@ def main() -> None:
         _row("live session audio underruns", f"{live['underruns']} in {live['minutes']:g} min", "0",
              live["underruns"] == 0),
     ]
+    app = app_frame_rate(10.0 if q else 20.0)
+    if app is None:
+        rows.append(_row("app frames per second", "no display and no xvfb-run", ">= 30 fps", None))
+    else:
+        rows += [
+            _row(f"app frames per second ({app['display']} {app['size']})",
+                 f"{app['fps']:.0f} fps (frame time p95 {app['p95_ms']:.0f} ms)", ">= 30 fps", app["fps"] >= 30),
+            _row(f"app audio underruns ({app['mode']} mode)", str(app["underruns"]), "0", app["underruns"] == 0),
+            _row("app peak memory (RSS, window + session)", f"{app['peak_mib']:.0f} MiB", "none set", None),
+        ]
     widths = [max(len(r[i]) for r in rows + [("measurement", "result", "goal", "met")]) for i in range(4)]
     print(f"Heartsong benchmarks{' (--quick)' if q else ''}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     for row in [("measurement", "result", "goal", "met"), tuple("-" * w for w in widths)] + rows:

@@ -3,16 +3,20 @@ audio underruns caused by a late engine. Run under a display, e.g.:
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python benchmarks/ui_fps.py --seconds 30
 
-Without a sound card the session runs in the app's ``files`` mode: the same ``run_live`` on the app's loop,
-paced by a wall-clock player that counts an underrun whenever the music was not rendered in time. Goal: >= 30 fps.
+The session plays through PortAudio into JACK's dummy driver (a clocked virtual sound card, started here when
+``jackd`` is installed), so its underruns are the player's real ones. Without JACK (or with ``--no-sound-card``)
+the session runs in the app's ``files`` mode: the same ``run_live`` on the app's loop, paced by a wall-clock player
+that counts an underrun whenever the music was not rendered in time. Goal: >= 30 fps, 0 underruns.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,7 +57,35 @@ def main() -> int:
     parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
     parser.add_argument("--bare", action="store_true",
                         help="baseline: the same window showing only an animated breath guide (no app, no session)")
+    parser.add_argument("--no-sound-card", action="store_true",
+                        help="do not start JACK's dummy driver: the session runs in files mode")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line (for run.py)")
     args = parser.parse_args()
+    wants_sound_card = not (args.no_sound_card or args.bare or args.accelerated)
+    if wants_sound_card and "JACK_DEFAULT_SERVER" not in os.environ:
+        returncode = _in_child_with_sound_card()
+        if returncode is not None:
+            return returncode
+    return measure(args)
+
+
+def _in_child_with_sound_card() -> int | None:
+    """Start JACK's dummy driver and measure in a child process that plays into it; None when JACK cannot run.
+
+    A child, because PortAudio must find the server when it loads and must shut down before the server does."""
+    from generators.dummy_sound_card import DummySoundCardError, dummy_sound_card
+
+    name = f"hs_ui_fps_{os.getpid()}"
+    env = os.environ | {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+    try:
+        with dummy_sound_card(name):
+            return subprocess.run([sys.executable, *sys.argv], env=env).returncode
+    except DummySoundCardError as error:
+        print(f"ui_fps: no virtual sound card ({error}); measuring in files mode", file=sys.stderr)
+        return None
+
+
+def measure(args) -> int:
     size = tuple(int(v) for v in args.size.split("x"))
     os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
     from wellness_app.ui import prepare_kivy_environment, run_app
@@ -86,9 +118,10 @@ def main() -> int:
             tick.cancel()
             elapsed = time.perf_counter() - start
             if args.bare:
-                result.update(mode="bare window", underruns=None, tachogram_points=None)
+                result.update(mode="bare window", underruns=None, device_underflows=None, tachogram_points=None)
             else:
                 result.update(mode=app.runner.mode, underruns=getattr(app.runner.player, "underruns", None),
+                              device_underflows=getattr(app.runner.player, "device_underflows", None),
                               tachogram_points=app.screens["session"].tachogram.point_count)
             result.update(
                 fps=(Clock.frames_displayed - start_frames) / elapsed,
@@ -106,8 +139,11 @@ def main() -> int:
     print(f"display {display}{tuning}, window {args.size}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
     print(f"fps (frames drawn per second) {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
           f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms")
-    print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']}; "
+    print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']} "
+          f"(device underflows {result['device_underflows']}); "
           f"tachogram points {result['tachogram_points']}")
+    if args.json:
+        print(json.dumps(result | {"display": display, "size": args.size, "peak_mib": peak_mib}))
     return 0
 
 

@@ -1,5 +1,5 @@
-"""The therapist's path through the Kivy app: create a client (and see a bad one refused), create a playlist,
-assign it, export the bundle, render a client's short playlist to audio, see it as today's session on Home, and
+"""The therapist's path through the Kivy app: create a client (and see a bad one refused), create a protocol from
+a built-in one (and see bad ones refused), create a playlist that uses it, assign it, export the bundle, render a client's short playlist to audio, see it as today's session on Home, and
 find all of it where the CLI looks (the shared store: `heartsong client list`)."""
 from __future__ import annotations
 
@@ -24,14 +24,46 @@ async def flow(app, obs: dict) -> None:
     screen.client_id.text, screen.client_name.text, screen.client_rate.text = "c-017", "River", "5.5"
     screen.save_client()
     from wellness_app import therapist
-    from wellness_app.ui.store import list_playlists
+    from wellness_app.therapist import list_playlists
 
     obs["clients_after_save"] = [c.client_id for c in therapist.list_clients(app.store)]
+
+    screen.show("protocols")
+    await frames(3)
+    form = screen.protocol_form
+    obs["form_title"], obs["form_phases"] = form.title.text, [row.name.text for row in form.rows]
+    form.name.text = "coherent-6"
+    screen.save_protocol()
+    obs["builtin_name_message"] = screen.message.text
+    form.name.text = "calm-5"
+    for row in form.rows[1:]:
+        row.rate.text = "5"
+    form.rows[0].ratio.text = "4-6"
+    screen.save_protocol()
+    obs["bad_ratio_message"] = screen.message.text
+    form.rows[0].ratio.text = "4:6"
+    press(form.rows[-1].remove)  # drop "ending"
+    form.add_phase()
+    await frames(2)
+    last = form.rows[-1]
+    last.name.text, last.minutes.text, last.rate.text, last.ratio.text = "rest", "3", "", "4:2:6:0"
+    last.mode.text = "dorian"
+    screen.save_protocol()
+    obs["protocol_message"] = screen.message.text
+    stored = therapist.custom_protocols(app.store)["calm-5.json"]
+    obs["calm5_phases"] = [[p.name, p.duration_s, p.breath_rate_bpm, p.mode, p.breath_ratio.hold_in, p.palette]
+                           for p in stored.phases]
+    obs["calm5_source"] = stored.source
+    await frames(3)
+    obs["shots"] = [await shot("therapist-protocols")]
+    screen.column.parent.scroll_y = 0.6  # the phases
+    await frames(3)
+    obs["shots"].append(await shot("therapist-protocol-phases"))
 
     screen.show("playlists")
     await frames(3)
     screen.playlist_name.text = "evening-calm"
-    screen.playlist_sessions.text = "coherent-6:0.5, coherent-6:10"
+    screen.playlist_sessions.text = "coherent-6:0.5, calm-5.json:10"
     screen.playlist_days.text, screen.playlist_time.text = "mon,wed,fri", "19:30"
     screen.save_playlist()
     obs["playlist_message"] = screen.message.text
@@ -44,7 +76,11 @@ async def flow(app, obs: dict) -> None:
     obs["playlists"] = [p.name for p in list_playlists(app.store)]
     screen.column.parent.scroll_y = 0  # the stored playlists, under the form
     await frames(3)
-    obs["shots"] = [await shot("therapist-playlists")]
+    obs["shots"].append(await shot("therapist-playlists"))
+    screen.show("protocols")
+    screen.delete_protocol("calm-5.json", None)
+    obs["delete_used_message"] = screen.message.text
+    obs["protocols_after_delete"] = sorted(therapist.custom_protocols(app.store))
 
     screen.show("clients")
     await frames(3)
@@ -55,6 +91,7 @@ async def flow(app, obs: dict) -> None:
     exported = screen.export(client)
     bundle = json.loads(exported.read_text())
     obs["bundle_client"], obs["bundle_playlist"] = bundle["client"]["client_id"], bundle["playlist"]["name"]
+    obs["bundle_protocols"] = sorted(bundle["protocols"])
     elsewhere = exported.with_name("c-019-bundle.json")  # as if from another therapist's device
     screen.bundle_path.text = str(elsewhere)
     screen.import_bundle()  # not written yet
@@ -63,6 +100,13 @@ async def flow(app, obs: dict) -> None:
     elsewhere.write_text(json.dumps(bundle))
     screen.import_bundle()
     obs["import_message"] = screen.message.text
+    bundle["client"]["display_name"] = "Brook B."  # the other device renamed the client
+    elsewhere.write_text(json.dumps(bundle))
+    screen.import_bundle()
+    obs["conflict_message"] = screen.message.text
+    obs["name_after_conflict"] = therapist.get_client(app.store, "c-019").display_name
+    screen.import_bundle()  # pressed again: replace
+    obs["name_after_replace"] = therapist.get_client(app.store, "c-019").display_name
 
     # a second client with the short playlist, so the render stays short
     screen.client_id.text, screen.client_name.text, screen.client_rate.text = "c-018", "Lake", ""
@@ -84,9 +128,6 @@ async def flow(app, obs: dict) -> None:
     await frames(3)
     obs["shots"].append(await shot("therapist-clients"))
 
-    screen.show("protocols")
-    await frames(3)
-    obs["shots"].append(await shot("therapist-protocols"))
     screen.use_here(client)
     app.go("home")
     await frames(5)
@@ -97,8 +138,8 @@ async def flow(app, obs: dict) -> None:
 
     # today's session in real time: no sound card here, so the app says so and records to files; then Stop
     home = app.screens["home"]
-    start_today = next(w for w in home.column.walk() if getattr(w, "text", "") == "Start today's session")
-    press(start_today)
+    obs["start_today_text"] = home.start_today.text
+    press(home.start_today)
     await wait_until(lambda: app.manager.current == "sensor", 100, "Sensor screen")
     from wellness_app.ui.sensor import VIRTUAL_STRAP
 
@@ -123,19 +164,55 @@ async def flow(app, obs: dict) -> None:
     obs["rating_note"] = summary.rating_note.text
     obs["stopped_rating"] = app.store.session(stored.id).rating
     obs["bandit"] = app.store.get_document("personalisation", "c-017")
+    settings = app.store.session_details(stored.id)["settings"]
+    obs["stopped_playlist"] = [settings["playlist"], settings["playlist_index"]]
+
+    # Once that session counts as completed, today's session is done and the next is the playlist's second
+    app.store.append(stored.id, complete=True)
+    import datetime as dt
+
+    today = dt.date.today()
+    after = app.todays_session(today=today)
+    obs["after_complete"] = [after.label, after.protocol_name, after.done_today, after.schedule]
+    obs["due_today"] = [after.due_today, today.weekday() in (0, 2, 4)]
+    unscheduled_day = next(today + dt.timedelta(days=n) for n in range(1, 8)
+                           if (today + dt.timedelta(days=n)).weekday() in (1, 3, 5, 6))
+    later = app.todays_session(today=unscheduled_day)
+    obs["unscheduled_day"] = [later.label, later.done_today, later.due_today]
+    app.go("home")
+    await frames(5)
+    obs["shots"].append(await shot("home-today-done"))
 
 
 def test_therapist_flow(tmp_path):
     obs = run_flow_subprocess(__file__, tmp_path)
     assert "client_id" in obs["bad_client_message"], obs["bad_client_message"]
     assert obs["clients_after_save"] == ["c-017"]
+    assert obs["form_title"] == "New protocol, starting from coherent-6"
+    assert obs["form_phases"] == ["settle", "slow-down", "resonance", "ending"]
+    assert "built-in" in obs["builtin_name_message"] and "another name" in obs["builtin_name_message"]
+    assert obs["bad_ratio_message"].startswith("phase 1: breath ratio '4-6' must look like 4:6"), obs["bad_ratio_message"]
+    assert obs["protocol_message"] == "Saved calm-5.json: name it in a playlist as calm-5.json."
+    assert obs["calm5_phases"] == [
+        ["settle", 60.0, None, "pentatonic-major", 0.0, ["pad", "piano"]],
+        ["slow-down", 480.0, 5.0, "major", 0.0, ["pad", "piano"]],
+        ["resonance", 540.0, 5.0, "lydian", 0.0, ["pad", "harp"]],
+        ["rest", 180.0, None, "dorian", 2.0, ["pad", "harp"]],  # a new phase keeps the last one's instruments
+    ], obs["calm5_phases"]
+    assert obs["calm5_source"].startswith("Lehrer")
+    assert "used by playlist 'evening-calm'" in obs["delete_used_message"], obs["delete_used_message"]
+    assert obs["protocols_after_delete"] == ["calm-5.json"], "a protocol in use is not deleted"
     assert obs["playlists"] == ["evening-calm", "first-only"], "the bad playlist was not stored"
     assert obs["playlist_message"].startswith("Saved playlist evening-calm (2 session")
     assert "no-such-protocol" in obs["bad_playlist_message"]
     assert obs["assigned"] == "evening-calm"
     assert obs["bundle_client"] == "c-017" and obs["bundle_playlist"] == "evening-calm"
+    assert obs["bundle_protocols"] == ["calm-5.json"], "the bundle carries the custom protocol its playlist uses"
     assert obs["import_missing_message"].startswith("Import failed: bundle c-019-bundle.json cannot be read")
     assert obs["import_message"] == "Imported Brook (c-019) with playlist evening-calm.", obs["import_message"]
+    assert obs["conflict_message"].startswith("This bundle has a different client 'c-019'"), obs["conflict_message"]
+    assert "--replace" not in obs["conflict_message"], "the app has no command-line flags to offer"
+    assert obs["name_after_conflict"] == "Brook" and obs["name_after_replace"] == "Brook B."
     assert obs["render_wav_bytes"] > 48000 * 2 * 2 * 25, "30 s of stereo audio rendered"
     assert obs["render_message"].startswith("Rendered c-018's playlist"), obs["render_message"]
     assert "01-coherent-6.wav" in obs["render_m3u"]
@@ -149,6 +226,10 @@ def test_therapist_flow(tmp_path):
     assert obs["stopped_client"] == "c-017" and obs["stopped_personalisation"], "stored as the client's session"
     assert obs["stopped_rating"] == 5, obs["rating_note"]
     assert obs["bandit"] is not None, "the client's rating taught the personalisation (therapist.rate_session)"
+    assert obs["stopped_playlist"] == ["evening-calm", "0"]
+    assert obs["after_complete"] == ["evening-calm, session 2 of 2", "calm-5", True, "mon, wed, fri at 19:30"]
+    assert obs["due_today"][0] == obs["due_today"][1], "due today exactly when the schedule names today's weekday"
+    assert obs["unscheduled_day"] == ["evening-calm, session 2 of 2", False, False]
 
     # the CLI sees what the app stored (the data dir run_flow_subprocess gave the app)
     env = {**os.environ, "HEARTSONG_DATA_DIR": str(tmp_path / "data" / "heartsong")}

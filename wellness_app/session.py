@@ -14,7 +14,7 @@ from generators.output import WavWriter
 from generators.rules import RuleBasedGenerator
 from generators.synth import open_synth
 from therapy_profiles import ProfileError, Protocol, load_protocol
-from therapy_profiles.schema import PlaylistEntry
+from therapy_profiles.schema import PlaylistEntry, validate_document
 from therapy_profiles.policy import Policy
 from wellness_app.engine import SessionEngine
 from wellness_app.record import SessionRecord
@@ -39,6 +39,8 @@ class SessionOptions:
     seed: int = 1
     client_id: str | None = None  # the therapist's client this session is for (stored with the record)
     playlist_entry: PlaylistEntry | None = None  # with a client: the playlist entry played, with its overrides
+    playlist: str | None = None  # with a client: the name of the playlist the entry comes from
+    playlist_index: int | None = None  # and the entry's position in it (0 = first), so the next one follows
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -76,7 +78,7 @@ def _protocol_for(options: SessionOptions, store) -> tuple[Protocol, dict | None
     """The protocol scaled to the session length; for a client, with their overrides and the personalisation
     bandit's musical choice for this session (recorded, so the client's rating teaches the bandit)."""
     if options.client_id is None:
-        return load_protocol(options.protocol).scaled_to(options.minutes), None
+        return _named_protocol(options.protocol, store).scaled_to(options.minutes), None
     from wellness_app.therapist import TherapistError, personalised_protocol  # therapist imports this module
 
     try:
@@ -85,6 +87,16 @@ def _protocol_for(options: SessionOptions, store) -> tuple[Protocol, dict | None
     except TherapistError as error:
         raise SessionSetupError(str(error)) from None
     return protocol.scaled_to(options.minutes), choice
+
+
+def _named_protocol(name: str, store) -> Protocol:
+    """A protocol file (when ``name`` is an existing path), else a therapist's stored protocol by its file name
+    (``calm-5.json``), else a built-in by name."""
+    if not Path(name).exists():
+        stored = store.get_document("protocols", name)
+        if stored is not None:
+            return validate_document(Protocol, stored, f"stored protocol {name}")
+    return load_protocol(name)
 
 
 def make_generator(kind: str, seed: int) -> Generator:

@@ -70,6 +70,14 @@ class TherapistError(Exception):
     """A request that cannot be carried out; ``str()`` is one line naming the problem and the fix."""
 
 
+class ImportConflict(TherapistError):
+    """A bundle would overwrite a stored document that differs: ``kind`` (client, playlist or protocol) ``key``."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"a different {kind} {key!r} is already stored: pass --replace to overwrite it")
+        self.kind, self.key = kind, key
+
+
 # -- documents ---------------------------------------------------------------------------------------------
 def get_client(store: Store, client_id: str) -> ClientProfile:
     data = store.get_document("clients", client_id)
@@ -106,6 +114,58 @@ def get_playlist(store: Store, name: str) -> Playlist:
 def custom_protocols(store: Store) -> dict[str, Protocol]:
     """The stored custom protocols, by the file name playlists use."""
     return {key: validate_document(Protocol, data, f"stored protocol {key}") for key, data in store.documents("protocols").items()}
+
+
+def protocol_file_name(protocol: Protocol) -> str:
+    """The name playlists use for a custom protocol: its name plus ``.json`` (built-ins are named bare)."""
+    return f"{protocol.name}.json"
+
+
+def save_custom_protocol(store: Store, protocol: Protocol, *, replacing: str | None = None) -> str:
+    """Store a therapist's own protocol under ``protocol_file_name`` and return that name.
+
+    A new protocol may not take a built-in's name or another stored protocol's (``replacing`` names the one being
+    edited, which may keep or change its name; renaming one that playlists use is refused, as they would lose it).
+    Every playlist that uses the protocol must still be valid with its overrides. One transaction.
+    """
+    file_name = protocol_file_name(protocol)
+    if protocol.name in builtin_protocol_names():
+        raise TherapistError(f"{protocol.name!r} is a built-in protocol: give yours another name, e.g. {protocol.name}-mine")
+    with store.transaction() as db:
+        if file_name != replacing and store_has(db, "protocols", "file_name", file_name):
+            raise TherapistError(f"a protocol named {protocol.name!r} is already stored: pick another name, or edit that one")
+        if replacing is not None and replacing != file_name and _playlists_using(store, replacing):
+            raise TherapistError(f"{replacing} is used by playlist {_playlists_using(store, replacing)[0]!r}: keep its "
+                                 "name, or save it as a new protocol")
+        for playlist in list_playlists(store):
+            for index, entry in enumerate(playlist.sessions):
+                if entry.protocol == file_name:
+                    try:
+                        protocol.with_overrides(entry.overrides)
+                    except ProfileError as error:
+                        raise TherapistError(f"playlist {playlist.name!r}, session {index + 1}: {error}") from None
+        if replacing is not None and replacing != file_name:
+            db.execute("DELETE FROM protocols WHERE file_name = ?", (replacing,))
+        Store.put_document(db, "protocols", file_name, protocol.model_dump(mode="json"))
+    return file_name
+
+
+def delete_custom_protocol(store: Store, file_name: str) -> None:
+    """Remove a stored custom protocol; refused while a playlist uses it."""
+    using = _playlists_using(store, file_name)
+    if using:
+        raise TherapistError(f"{file_name} is used by playlist {using[0]!r}: take it out of that playlist first")
+    with store.transaction() as db:
+        db.execute("DELETE FROM protocols WHERE file_name = ?", (file_name,))
+
+
+def list_playlists(store: Store) -> list[Playlist]:
+    """Every stored playlist, by name, validated."""
+    return [validate_document(Playlist, data, f"stored playlist {name}") for name, data in store.documents("playlists").items()]
+
+
+def _playlists_using(store: Store, file_name: str) -> list[str]:
+    return [p.name for p in list_playlists(store) if any(e.protocol == file_name for e in p.sessions)]
 
 
 def entry_protocol(entry: PlaylistEntry, custom: dict[str, Protocol]) -> Protocol:
@@ -318,8 +378,7 @@ def import_bundle(store: Store, path: Path, *, replace: bool = False) -> ClientP
         for table, key, value in writes:
             existing = store.get_document(table, key)
             if existing is not None and existing != value and not replace:
-                kind = {"protocols": "protocol", "playlists": "playlist", "clients": "client"}[table]
-                raise TherapistError(f"a different {kind} {key!r} is already stored: pass --replace to overwrite it")
+                raise ImportConflict({"protocols": "protocol", "playlists": "playlist", "clients": "client"}[table], key)
             Store.put_document(db, table, key, value)
     return client
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class SessionPlan:
     # client (their overrides and the personalisation's choice), so their rating teaches it
     protocol_name: str = ""
     entry: object = None  # the client's PlaylistEntry (with its overrides), when the plan comes from a playlist
+    done_today: bool = False  # a session of this playlist was completed today (local date)
+    due_today: bool = True  # False when the playlist's schedule has no session on today's weekday
+    schedule: str = ""  # the playlist's schedule in words, e.g. "mon, wed, fri at 19:30" ("" when unscheduled)
 
 
 class HeartsongApp(App):
@@ -70,8 +74,12 @@ class HeartsongApp(App):
             return  # a running session is left only through Stop, so it never ends by accident
         self.manager.current = name
 
-    def plan_session(self, protocol: str, minutes: float, *, label: str, origin: dict | None = None) -> None:
-        self.plan = SessionPlan(protocol, minutes, label, origin or {})
+    def plan_session(self, protocol: str, minutes: float, *, label: str) -> None:
+        """The listener chose a protocol (built-in name or a stored protocol's file name): pick the sensor next."""
+        self.follow_plan(SessionPlan(protocol, minutes, label))
+
+    def follow_plan(self, plan: SessionPlan) -> None:
+        self.plan = plan
         self.go("sensor")
 
     def start_session(self) -> asyncio.Task:
@@ -87,7 +95,8 @@ class HeartsongApp(App):
         folder = new_session_dir(Path(self.plan.protocol).stem)
         options = SessionOptions(protocol=self.plan.protocol, minutes=self.plan.minutes, out_dir=folder,
                                  sensor=self.sensor_spec or "virtual", client_id=self.plan.origin.get("client"),
-                                 playlist_entry=self.plan.entry)
+                                 playlist_entry=self.plan.entry, playlist=self.plan.origin.get("playlist"),
+                                 playlist_index=self.plan.origin.get("entry"))
         try:
             self.runner = await asyncio.to_thread(SessionRunner.create, options, accelerated_speed=self.accelerated)
         except (SessionSetupError, ValueError) as error:
@@ -112,27 +121,41 @@ class HeartsongApp(App):
         self.go("summary")
 
     # -- the listener's assigned sessions ------------------------------------------------------------
-    def todays_session(self) -> SessionPlan | None:
+    def todays_session(self, today: dt.date | None = None) -> SessionPlan | None:
         """The next session of the active client's playlist (set on the Therapist screen with "Use here"): the
-        entry after as many as the client has completed, at the length the client hears it."""
+        entry after the one they last completed from this playlist, at the length the client hears it; with
+        whether one was already completed on ``today`` (local date) and whether the schedule has one today."""
         client_id = self.settings.get("active_client")
         if not client_id:
             return None
+        today = today or dt.date.today()
         try:
             client = therapist.get_client(self.store, client_id)
             if not client.playlist:
                 return None
             playlist = therapist.client_playlist(self.store, client)
-            done = sum(1 for s in self.store.list_sessions(client_id) if s.complete)
-            index = done % len(playlist.sessions)
+            last_index, last_date = self._last_completed(client_id, playlist.name)
+            index = 0 if last_index is None else (last_index + 1) % len(playlist.sessions)
             entry = playlist.sessions[index]
             protocol, _choice = therapist.personalised_protocol(self.store, client_id, entry, explore=False)
         except (ValueError, therapist.TherapistError, StorageError):
             return None  # an unreadable assignment is reported on the Therapist screen, not here
+        schedule = playlist.schedule
+        weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[today.weekday()]
         return SessionPlan(entry.protocol, protocol.total_duration_s / 60.0,
                            f"{playlist.name}, session {index + 1} of {len(playlist.sessions)}",
                            {"client": client.client_id, "playlist": playlist.name, "entry": index},
-                           protocol_name=protocol.name, entry=entry)
+                           protocol_name=protocol.name, entry=entry, done_today=last_date == today,
+                           due_today=schedule is None or weekday in schedule.days,
+                           schedule=f"{', '.join(schedule.days)} at {schedule.time}" if schedule else "")
+
+    def _last_completed(self, client_id: str, playlist: str) -> tuple[int | None, dt.date | None]:
+        """(entry index, local date) of the client's newest completed session from ``playlist``."""
+        for info in self.store.list_sessions(client_id):
+            settings = self.store.session_details(info.id)["settings"]
+            if info.complete and settings.get("playlist") == playlist and settings.get("playlist_index", "None") != "None":
+                return int(settings["playlist_index"]), info.started.astimezone().date()
+        return None, None
 
     @property
     def store(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
+from wellness_app import therapist
 from wellness_app.ui import theme
 from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
 
@@ -38,11 +39,14 @@ class HomeScreen(Screen):
         try:
             from therapy_profiles import builtin_protocols
 
-            protocols = builtin_protocols()
+            protocols = sorted(builtin_protocols().items())
+            custom = sorted(therapist.custom_protocols(self.app.store).items())
         except Exception as error:  # the library is optional for a quick start; say why it is missing
             self.column.add_widget(Text(f"The protocol library could not be loaded: {error}", colour=theme.NOTICE))
             return
-        for name, protocol in sorted(protocols.items()):
+        for name, protocol in protocols + custom:
+            if custom and name == custom[0][0]:
+                self.column.add_widget(Text("Your therapist's protocols", size=theme.FONT_LARGE, bold=True))
             minutes = protocol.total_duration_s / 60.0
             row = CalmButton(f"{name}  ·  {minutes:.0f} min", height=theme.ROW_HEIGHT)
             row.bind(on_release=lambda _b, n=name, m=minutes: self.app.plan_session(n, m, label=n))
@@ -58,11 +62,22 @@ class HomeScreen(Screen):
             panel.add_widget(Text("No session is assigned. A therapist can assign a playlist; until then, start "
                                   "coherent breathing below or choose from the library.", colour=theme.TEXT_MUTED))
             return panel
-        panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {today.minutes:.3g} min"))
-        start = CalmButton("Start today's session", primary=True)
-        start.bind(on_release=lambda *_: self.app.plan_session(today.protocol, today.minutes, label=today.label,
-                                                              origin=today.origin))
-        panel.add_widget(start)
+        when = f" · scheduled {today.schedule}" if today.schedule else ""
+        if today.done_today:
+            panel.add_widget(Text("Today's session is done. Well done.", colour=theme.ACCENT))
+            panel.add_widget(Text(f"Next: {today.label}: {today.protocol_name}, {today.minutes:.3g} min{when}",
+                                  colour=theme.TEXT_MUTED))
+            label, primary = "Start the next one now", False
+        elif not today.due_today:
+            panel.add_widget(Text(f"No session is scheduled today. Next: {today.label}: {today.protocol_name}, "
+                                  f"{today.minutes:.3g} min{when}", colour=theme.TEXT_MUTED))
+            label, primary = "Start it now", False
+        else:
+            panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {today.minutes:.3g} min{when}"))
+            label, primary = "Start today's session", True
+        self.start_today = CalmButton(label, primary=primary)
+        self.start_today.bind(on_release=lambda *_: self.app.follow_plan(today))
+        panel.add_widget(self.start_today)
         return panel
 
     def _quick_panel(self) -> Panel:

@@ -1,5 +1,5 @@
 """The app's few operations on the shared SQLite store that ``wellness_app.therapist`` has no single call for
-(list and save playlists from the form, edit or unassign a client, read a session back for the Summary screen);
+(save a playlist from the form, edit or unassign a client, read a session back for the Summary screen);
 everything else the screens call in ``wellness_app.therapist`` and ``wellness_app.storage`` directly, as the CLI does."""
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ from wellness_app.therapist import (
     get_client,
     save_client,
 )
-
-
-def list_playlists(store: Store) -> list[Playlist]:
-    """Every stored playlist, by name, validated."""
-    return [validate_document(Playlist, data, f"stored playlist {name}") for name, data in store.documents("playlists").items()]
 
 
 def save_playlist(store: Store, data: dict[str, Any]) -> Playlist:

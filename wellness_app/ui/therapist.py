@@ -10,22 +10,16 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 from kivy.uix.screenmanager import Screen
 from kivy.uix.spinner import Spinner
-from kivy.uix.textinput import TextInput
 
 from wellness_app import therapist
 from wellness_app.storage import data_dir
 from wellness_app.ui import theme
-from wellness_app.ui.store import list_playlists, save_client_form, save_playlist, set_playlist
-from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
+from wellness_app.ui.home import QUICK_PROTOCOL
+from wellness_app.ui.protocol_form import ProtocolForm
+from wellness_app.ui.store import save_client_form, save_playlist, set_playlist
+from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, choice, field, scrolling_column
 
 NO_PLAYLIST = "no playlist"
-
-
-def field(hint: str) -> TextInput:
-    return TextInput(hint_text=hint, multiline=False, font_size=theme.FONT_BODY, size_hint_y=None,
-                     height=theme.BUTTON_HEIGHT, background_color=theme.SURFACE_RAISED, foreground_color=theme.TEXT,
-                     hint_text_color=theme.TEXT_MUTED, cursor_color=theme.ACCENT, padding=[theme.GAP] * 2,
-                     write_tab=False)
 
 
 def _move(widget, parent) -> None:
@@ -86,6 +80,9 @@ class TherapistScreen(Screen):
         self.playlist_days = field("days (optional): mon,wed,fri")
         self.playlist_time = field("time (optional): 19:30")
         self.bundle_path = field("bundle file from another device, e.g. /media/usb/c-017-bundle.json")
+        self.replace_on_import: Path | None = None  # the bundle a second Import press may replace from
+        self.protocol_form = ProtocolForm(on_problem=lambda text: self.say(text, problem=True))
+        self.protocol_form.save_button.bind(on_release=lambda *_: self.save_protocol())
 
     @property
     def store(self):
@@ -129,7 +126,7 @@ class TherapistScreen(Screen):
         load.bind(on_release=lambda *_: self.import_bundle())
         bundle.add_widget(load)
         self.column.add_widget(bundle)
-        playlists = [NO_PLAYLIST] + [p.name for p in list_playlists(self.store)]
+        playlists = [NO_PLAYLIST] + [p.name for p in therapist.list_playlists(self.store)]
         self.playlist_spinners = {}
         for client in therapist.list_clients(self.store):
             panel = Panel(size_hint_y=None)
@@ -138,8 +135,7 @@ class TherapistScreen(Screen):
             active = " · listening on this device" if self.app.settings.get("active_client") == client.client_id else ""
             panel.add_widget(Text(f"{client.display_name} ({client.client_id}){rate}{active}", bold=True))
             row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
-            spinner = Spinner(text=client.playlist or NO_PLAYLIST, values=playlists, font_size=theme.FONT_BODY,
-                              background_normal="", background_color=theme.SURFACE_RAISED, color=theme.TEXT)
+            spinner = choice(client.playlist or NO_PLAYLIST, playlists)
             spinner.bind(text=lambda _s, value, c=client.client_id: self.assign(c, value))
             self.playlist_spinners[client.client_id] = spinner
             row.add_widget(spinner)
@@ -193,9 +189,17 @@ class TherapistScreen(Screen):
 
     def import_bundle(self) -> None:
         """Validate the bundle file named in the field and store its client, playlist and protocols, all or
-        nothing (``therapist.import_bundle``; a stored document with other contents is not overwritten)."""
+        nothing (``therapist.import_bundle``). When it differs from what is stored, say so and replace only when
+        Import is pressed again for the same file."""
+        path = Path(self.bundle_path.text.strip())
+        replace, self.replace_on_import = self.replace_on_import == path, None
         try:
-            client = therapist.import_bundle(self.store, Path(self.bundle_path.text.strip()))
+            client = therapist.import_bundle(self.store, path, replace=replace)
+        except therapist.ImportConflict as conflict:
+            self.replace_on_import = path
+            self.say(f"This bundle has a different {conflict.kind} {conflict.key!r} than the one stored here. Press "
+                     "Import bundle again to replace it (the client's session history is kept).", problem=True)
+            return
         except (ValueError, therapist.TherapistError) as error:
             self.say(f"Import failed: {error}", problem=True)
             return
@@ -219,7 +223,7 @@ class TherapistScreen(Screen):
         save.bind(on_release=lambda *_: self.save_playlist())
         form.add_widget(save)
         self.column.add_widget(form)
-        for playlist in list_playlists(self.store):
+        for playlist in therapist.list_playlists(self.store):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
             when = (f" · {','.join(playlist.schedule.days)} at {playlist.schedule.time}" if playlist.schedule else "")
@@ -282,8 +286,13 @@ class TherapistScreen(Screen):
     def _protocols(self) -> None:
         from therapy_profiles import builtin_protocols
 
-        self.column.add_widget(Text("Built-in protocols, and your own (stored with a playlist file by `heartsong "
-                                    "playlist assign`, or from a bundle). Use a name in a playlist to include it.",
+        if not self.protocol_form.template:
+            self.protocol_form.load(builtin_protocols()[QUICK_PROTOCOL])
+        if self.protocol_form.parent is not None:
+            self.protocol_form.parent.remove_widget(self.protocol_form)
+        self.column.add_widget(self.protocol_form)
+        self.column.add_widget(Text("Built-in protocols can be copied into the form; your own are stored here and "
+                                    "named in playlists by their file name, e.g. calm-5.json.",
                                     size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
         custom = therapist.custom_protocols(self.store)
         for name, protocol in list(builtin_protocols().items()) + list(custom.items()):
@@ -295,4 +304,46 @@ class TherapistScreen(Screen):
                 f"{p.name} {p.duration_s / 60:.0f} min" + (f" @ {p.breath_rate_bpm:.1f}/min" if p.breath_rate_bpm else "")
                 for p in protocol.phases)
             panel.add_widget(Text(phases, size=theme.FONT_SMALL))
+            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+            actions = [("Copy", self.copy_protocol)]
+            if name in custom:
+                actions += [("Edit", self.edit_protocol), ("Delete", self.delete_protocol)]
+            for label, action in actions:
+                button = CalmButton(label)
+                button.bind(on_release=lambda _b, a=action, n=name, p=protocol: a(n, p))
+                row.add_widget(button)
+            panel.add_widget(row)
             self.column.add_widget(panel)
+
+    def copy_protocol(self, name: str, protocol) -> None:
+        self.protocol_form.load(protocol)
+        self.column.parent.scroll_y = 1
+        self.say(f"A new protocol from {name}: give it a name, change the phases, and press Save protocol.")
+
+    def edit_protocol(self, file_name: str, protocol) -> None:
+        self.protocol_form.load(protocol, editing=file_name)
+        self.column.parent.scroll_y = 1
+        self.say(f"Editing {file_name}: playlists that use it get the changes when you save.")
+
+    def save_protocol(self) -> None:
+        form = self.protocol_form
+        try:
+            file_name = therapist.save_custom_protocol(self.store, form.document(), replacing=form.editing)
+        except (ValueError, therapist.TherapistError) as error:
+            self.say(str(error), problem=True)
+            return
+        form.load(therapist.custom_protocols(self.store)[file_name], editing=file_name)
+        self.say(f"Saved {file_name}: name it in a playlist as {file_name}.")
+        self.show("protocols")
+
+    def delete_protocol(self, file_name: str, _protocol) -> None:
+        try:
+            therapist.delete_custom_protocol(self.store, file_name)
+        except therapist.TherapistError as error:
+            self.say(str(error), problem=True)
+            return
+        if self.protocol_form.editing == file_name:
+            self.protocol_form.editing = None
+            self.protocol_form.title.text = "New protocol (the deleted one's settings)"
+        self.say(f"Deleted {file_name}.")
+        self.show("protocols")

@@ -1,13 +1,15 @@
-"""Reusable widgets: text, buttons, panels, the breath guide, line charts, the RR tachogram and the coherence meter."""
+"""Reusable widgets: text, buttons, panels, form fields, the breath guide, line charts, the RR tachogram and the coherence meter."""
 from __future__ import annotations
 
 import math
 
-from kivy.graphics import Color, Ellipse, Line, RoundedRectangle
+from kivy.graphics import Color, Ellipse, Line, RoundedRectangle, SmoothLine
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
+from kivy.uix.spinner import Spinner
+from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
 from wellness_app.ui import theme
@@ -77,6 +79,30 @@ class CalmButton(Button):
         self._rect.pos, self._rect.size = self.pos, self.size
 
 
+def field(hint: str, **kwargs) -> TextInput:
+    """A one-line text field in the app's style; ``hint`` shows while it is empty."""
+    return TextInput(hint_text=hint, multiline=False, font_size=theme.FONT_BODY, size_hint_y=None,
+                     height=theme.BUTTON_HEIGHT, background_color=theme.SURFACE_RAISED, foreground_color=theme.TEXT,
+                     hint_text_color=theme.TEXT_MUTED, cursor_color=theme.ACCENT, padding=[theme.GAP] * 2,
+                     write_tab=False, **kwargs)
+
+
+def choice(value: str, values) -> Spinner:
+    """A drop-down in the app's style showing ``value`` of ``values``."""
+    return Spinner(text=value, values=list(values), font_size=theme.FONT_BODY, size_hint_y=None,
+                   height=theme.BUTTON_HEIGHT, background_normal="", background_color=theme.SURFACE_RAISED,
+                   color=theme.TEXT)
+
+
+def captioned(caption: str, widget) -> BoxLayout:
+    """``widget`` with a small caption above it, so a filled field still says what it holds."""
+    box = BoxLayout(orientation="vertical", size_hint_y=None)
+    box.bind(minimum_height=box.setter("height"))
+    box.add_widget(Text(caption, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+    box.add_widget(widget)
+    return box
+
+
 def smooth_step(x: float) -> float:
     """Raised-cosine ease 0->1 over x in 0-1: zero slope at both ends, like a breath."""
     x = min(max(x, 0.0), 1.0)
@@ -109,9 +135,10 @@ class BreathGuide(Widget):
         super().__init__(**kwargs)
         with self.canvas:
             self._halo_colour = Color(*theme.GRID)
-            self._halo = Line(width=1.6)
+            self._halo = SmoothLine(width=1.6)
             self._fill_colour = Color(*theme.INHALE)
             self._fill = Ellipse()
+            self._edge = SmoothLine(width=1.0)  # anti-aliases the disc without multisampling
         self._label = Label(font_size=theme.FONT_LARGE, bold=True, size_hint=(None, None))
         self.add_widget(self._label)
         self.bind(pos=self._redraw, size=self._redraw, phase=self._redraw, inhale_fraction=self._redraw,
@@ -136,6 +163,7 @@ class BreathGuide(Widget):
         self._halo.circle = (cx, cy, max(r_max, 1))
         self._fill_colour.rgba = (colour[0] * self.dim, colour[1] * self.dim, colour[2] * self.dim, 1)
         self._fill.pos, self._fill.size = (cx - r, cy - r), (2 * r, 2 * r)
+        self._edge.circle = (cx, cy, max(r, 1))
         self._label.text = self.caption or ("breathe in" if self.inhaling else "breathe out")
         self._label.color = (*colour[:3], self.dim)
         self._label.size = (self.width, caption_h)
@@ -213,7 +241,7 @@ class LineChart(Widget):
                     for x, y in run:
                         flat += [left + width * (x - x0) / (x1 - x0), bottom + height * (min(max(y, y0), y1) - y0) / (y1 - y0)]
                     if len(flat) >= 4:
-                        Line(points=flat, width=1.8)
+                        SmoothLine(points=flat, width=1.8)
                     elif flat:
                         Ellipse(pos=(flat[0] - 3, flat[1] - 3), size=(6, 6))
         _set_label(self._title, self.title + (f"  ({self.y_unit})" if self.y_unit else ""))
