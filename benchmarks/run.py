@@ -45,8 +45,6 @@ from generators.rules import RuleBasedGenerator  # noqa: E402
 from wellness_app.engine import LEAD_S  # noqa: E402
 from wellness_app.session import SessionOptions, build_engine, run_offline  # noqa: E402
 
-sys.path.insert(0, str(HERE))
-import soak  # noqa: E402
 
 ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

@@ -202,3 +202,28 @@ def test_no_bluetooth_stack_is_one_actionable_line():
     assert str(info.value) == NO_BLUETOOTH
     with pytest.raises(SensorError, match="virtual:hrs"):
         open_source("virtual:polar")
+
+
+def test_strap_check_reads_what_the_strap_is_and_lets_go():
+    """The Sensor screen's test connection: battery, location, RR, contact, PMD offer, heart rate; disconnected
+    afterwards (the lab strap advertises again, so the session can connect)."""
+    from biosignals.lab.strap_source import LabStrapSource
+    from biosignals.sources import check_strap as check_spec
+    from biosignals.sources.ble import check_strap
+
+    h10 = asyncio.run(check_spec("virtual:h10"))
+    caps = h10.capabilities
+    assert (caps.battery_percent, caps.body_location, caps.rr_present, caps.contact_supported) == (87, "chest", True, True)
+    assert caps.pmd_features == ("ACC", "ECG") and caps.pmd_streaming == (), "checking starts no PMD stream"
+    assert 45 <= h10.heart_rate_bpm <= 110 and h10.contact_detected is True
+
+    async def hr_only_then_reconnect():
+        source = LabStrapSource("hr-only", time_scale=SCALE, use_pmd=False)
+        result = await check_strap(source, timeout_s=30)
+        return result, source._client is None
+
+    hr_only, released = asyncio.run(hr_only_then_reconnect())
+    assert hr_only.capabilities.rr_present is False and hr_only.capabilities.hr_only
+    assert hr_only.heart_rate_bpm and released, "the link is closed after the check"
+    with pytest.raises(SensorError, match="'replay:rec.jsonl' is not a Bluetooth strap"):
+        asyncio.run(check_spec("replay:rec.jsonl"))

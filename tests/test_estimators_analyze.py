@@ -1,8 +1,6 @@
 """analyze_recording on a session.json made from a virtual strap session: summary values and a PNG."""
 import json
 
-import numpy as np
-
 from biosignals.beat_timing import BeatTimeline
 from biosignals.heart_rate_measurement import parse_heart_rate_measurement
 from biosignals.sources.virtual import VirtualStrap

@@ -1,6 +1,5 @@
 """Breathing rate and phase vs the virtual listener's truth (RR, chest ACC, ECG and their fusion), and quality rules."""
 import numpy as np
-import pytest
 
 from biosignals.beat_timing import BeatTimeline
 from biosignals.estimator import PhysioEstimator

@@ -8,7 +8,7 @@ import torch
 
 from generators.controls import MODE_STEPS, MODES, MusicControls
 from generators.model import tokens as tk
-from generators.model.corpus import TICKS_PER_BEAT, mode_of_melody
+from generators.model.corpus import mode_of_melody
 from generators.model.generator import ModelGenerator, split_beats
 from generators.model.numpy_infer import WEIGHTS, NumpyMelodyGRU, softmax
 from generators.model.train import CHECKPOINT, load_checkpoint

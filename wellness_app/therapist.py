@@ -22,7 +22,6 @@ import argparse
 import functools
 import json
 import math
-import os
 import re
 import shutil
 import statistics
@@ -55,7 +54,7 @@ from therapy_profiles.personalisation import (
 )
 from therapy_profiles.schema import MAX_FILE_BYTES, validate_document
 from wellness_app.errors import CliError
-from wellness_app.storage import SessionInfo, Store, StorageError, open_store
+from wellness_app.storage import SessionInfo, Store, StorageError, open_store, write_private
 
 BUNDLE_FORMAT = "heartsong-bundle/1"
 MAX_BUNDLE_BYTES = 1024 * 1024  # a client, a 100-session playlist and a few custom protocols fit in a few KiB
@@ -302,7 +301,7 @@ def export_bundle(store: Store, client_id: str, target: Path) -> dict[str, Any]:
         "playlist": playlist.model_dump(mode="json") if playlist else None,
         "protocols": {name: custom[name].model_dump(mode="json") for name in used},
     }
-    _write_private(target, json.dumps(bundle, indent=1, allow_nan=False))
+    write_private(target, json.dumps(bundle, indent=1, allow_nan=False))
     return bundle
 
 
@@ -385,15 +384,6 @@ def import_bundle(store: Store, path: Path, *, replace: bool = False) -> ClientP
 
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Atomic, user-only write (client data)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 # -- rendering ---------------------------------------------------------------------------------------------

@@ -32,6 +32,17 @@ def open_source(spec: str, *, seed: int = 0, time_scale: float = 1.0, use_pmd: b
     return BleStrapSource(spec, use_pmd=use_pmd)
 
 
+async def check_strap(spec: str, timeout_s: float | None = None):
+    """Connect to the strap at ``spec`` (an address or ``virtual:<kind>``) for a few seconds and return a
+    ``biosignals.sources.ble.StrapCheck``: battery, body location, RR and contact support, current heart rate."""
+    from biosignals.sources.ble import BleStrapSource, check_strap as check
+
+    source = open_source(spec, use_pmd=False)
+    if not isinstance(source, BleStrapSource):
+        raise SensorError(f"{spec!r} is not a Bluetooth strap: only straps can be checked")
+    return await (check(source) if timeout_s is None else check(source, timeout_s))
+
+
 async def scan_straps(virtual: bool = False, timeout: float = 5.0, probe_pmd: bool = True) -> list:
     """Heart-rate straps in range (``list[StrapInfo]``, strongest first). ``virtual``: scan a lab holding one strap of each kind."""
     from biosignals.sources.ble import discover_straps

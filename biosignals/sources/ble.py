@@ -134,6 +134,41 @@ async def discover_straps(
     return straps
 
 
+@dataclasses.dataclass(frozen=True)
+class StrapCheck:
+    """What a short test connection learnt: the strap's capabilities and the last heart-rate reading.
+
+    ``heart_rate_bpm`` is None when no Heart Rate Measurement arrived; ``contact_detected`` is None when the
+    strap does not report skin contact. ``capabilities.rr_present`` stays None when the strap was not worn long
+    enough to tell."""
+
+    capabilities: StrapCapabilities
+    heart_rate_bpm: int | None
+    contact_detected: bool | None
+
+
+async def check_strap(source: "BleStrapSource", timeout_s: float = CAPABILITY_WINDOW_S + 2.0) -> StrapCheck:
+    """Connect ``source`` (build it with ``use_pmd=False``), read what the strap is, listen to its heart rate until
+    RR presence is decided or ``timeout_s`` (s) passes, and disconnect: a real strap takes one central at a time,
+    so the session can connect right after. Raises ``SensorError`` when it cannot connect."""
+    await source.start()
+    heart_rate = contact = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for packet in source.packets():
+                if packet.characteristic == HEART_RATE_MEASUREMENT_UUID:
+                    with contextlib.suppress(HeartRateParseError):
+                        hrm = parse_heart_rate_measurement(packet.data)
+                        heart_rate, contact = hrm.heart_rate_bpm, hrm.contact_detected
+                if heart_rate is not None and source.capabilities_decided.is_set():
+                    break
+    except TimeoutError:
+        pass  # not worn, or HR-only still undecided: report what is known
+    finally:
+        await source.stop()
+    return StrapCheck(dataclasses.replace(source.capabilities), heart_rate, contact)
+
+
 class BleStrapSource(SensorSource):
     """A chest strap over BLE. ``start()`` connects (``SensorError`` if it cannot), then the link is kept for the session.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
 from wellness_app import therapist
-from wellness_app.storage import StorageError, data_dir, open_store
+from wellness_app.storage import StorageError, data_dir, open_store, write_private
 from wellness_app.ui import theme
 from wellness_app.ui.history import HistoryScreen
 from wellness_app.ui.home import HomeScreen
@@ -51,12 +50,13 @@ class HeartsongApp(App):
         self.accelerated = accelerated
         self.quick_minutes = quick_minutes
         self.plan: SessionPlan | None = None
-        self.sensor_spec: str | None = "virtual" if accelerated else None
         self.runner: SessionRunner | None = None
         self.session_folder: Path | None = None
         self.settings_path = data_dir() / "settings.json"
         self._store = None
         self.settings = self._load_settings()
+        remembered = self.settings.get("strap") or {}
+        self.sensor_spec: str | None = "virtual" if accelerated else remembered.get("spec")
 
     def build(self):
         Window.clearcolor = theme.BACKGROUND
@@ -166,17 +166,23 @@ class HeartsongApp(App):
 
     # -- settings --------------------------------------------------------------------------------------
     def _load_settings(self) -> dict:
+        """The app's settings file (active client, remembered strap); anything unreadable or mistyped is dropped."""
         try:
-            return json.loads(self.settings_path.read_text())
+            settings = json.loads(self.settings_path.read_text())
         except (OSError, ValueError):
             return {}
+        if not isinstance(settings, dict):
+            return {}
+        strap = settings.get("strap")
+        if not (isinstance(strap, dict) and all(isinstance(strap.get(k), str) for k in ("spec", "name"))):
+            settings["strap"] = None
+        if not isinstance(settings.get("active_client"), (str, type(None))):
+            settings["active_client"] = None
+        return settings
 
     def save_settings(self, **values) -> None:
         self.settings.update(values)
-        self.settings_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.settings_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.settings, indent=1))
-        os.replace(tmp, self.settings_path)
+        write_private(self.settings_path, json.dumps(self.settings, indent=1))
 
     async def close_session(self) -> None:
         """App closing: end a running session at once; the engine saves everything recorded so far."""

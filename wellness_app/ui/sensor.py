@@ -1,8 +1,9 @@
-"""Sensor screen: scan for chest straps (and virtual ones when asked), show what each offers, choose one, start."""
+"""Sensor screen: scan for chest straps (and virtual ones when asked), check the chosen one over a short test
+connection (battery, skin contact, beat-to-beat intervals, ECG), remember or forget it, start."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
@@ -11,6 +12,7 @@ from wellness_app.ui import theme
 from wellness_app.ui.widgets import CalmButton, Header, Text, scrolling_column
 
 SCAN_TIMEOUT_S = 6.0
+LOW_BATTERY_PERCENT = 15
 BLUETOOTH_HELP = (
     "Check that Bluetooth is switched on (Linux: `bluetoothctl power on`), that the strap "
     "is moist and worn, and, on Android, that Heartsong may use Nearby devices and Location. "
@@ -38,6 +40,33 @@ class StrapChoice:
         if self.badges:
             parts.append(" ".join(f"[{b}]" for b in self.badges))
         return "  ·  ".join(parts)
+
+
+def check_summary(name: str, check) -> str:
+    """One calm line about a ``biosignals.sources.ble.StrapCheck``: ready, or what to do first."""
+    caps = check.capabilities
+    if check.heart_rate_bpm is None:
+        return f"{name} is connected but sent no heart rate: put it on (moisten the electrodes) and choose it again."
+    if check.contact_detected is False:
+        return f"{name} has no skin contact: moisten the electrodes and tighten the strap, then choose it again."
+    parts = [f"{name}: heart rate {check.heart_rate_bpm} beats/min"]
+    if caps.battery_percent is not None:
+        low = caps.battery_percent < LOW_BATTERY_PERCENT
+        parts.append(f"battery {'low, ' if low else ''}{caps.battery_percent}%{' (charge it soon)' if low else ''}")
+    if caps.rr_present is False:
+        parts.append("heart rate only (no beat-to-beat intervals), so HRV and breathing cannot be shown; "
+                     "the music follows your heart rate")
+    elif caps.rr_present is None:
+        parts.append("beat-to-beat intervals not seen yet")
+    return ", ".join(parts) + ". Ready."
+
+
+def checked_choice(choice: StrapChoice, check) -> StrapChoice:
+    """``choice`` with what the check learnt: battery and the RR / contact / ECG / ACC badges."""
+    caps = check.capabilities
+    badges = (("RR",) if caps.rr_present else ()) + (("contact",) if caps.contact_supported else ()) + tuple(
+        kind for kind in ("ECG", "ACC") if kind in caps.pmd_features)
+    return replace(choice, battery_percent=caps.battery_percent, badges=badges)
 
 
 VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap, in-process (simulated listener)", badges=("RR", "contact"))
@@ -79,6 +108,7 @@ class SensorScreen(Screen):
         self.choices: list[StrapChoice] = []
         self.show_virtual = True
         self._scan_task: asyncio.Task | None = None
+        self.check_task: asyncio.Task | None = None
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
         root.add_widget(Header("Sensor", on_back=lambda: app.go("home")))
         self.plan_text = Text("", size=theme.FONT_BODY, colour=theme.TEXT_MUTED)
@@ -146,22 +176,64 @@ class SensorScreen(Screen):
         self.scan_button.disabled = False
         self.rebuild()
 
+    @property
+    def remembered(self) -> StrapChoice | None:
+        """The strap chosen last time (kept in the app's settings until forgotten)."""
+        strap = self.app.settings.get("strap")
+        return StrapChoice(strap["spec"], f"{strap['name']} (last used)") if strap else None
+
     def rebuild(self) -> None:
         self.column.clear_widgets()
         shown = [c for c in self.choices if self.show_virtual or not c.spec.startswith("virtual")]
         shown += [VIRTUAL_STRAP] if self.show_virtual else []
+        remembered = self.remembered
+        if remembered is not None and remembered.spec not in {c.spec for c in shown}:
+            shown.insert(0, remembered)
         if not shown:
             self.column.add_widget(Text("No straps to show.", colour=theme.TEXT_MUTED))
         for choice in shown:
             row = CalmButton(choice.line, primary=choice.spec == self.app.sensor_spec, height=theme.ROW_HEIGHT)
             row.bind(on_release=lambda _b, c=choice: self.select(c))
             self.column.add_widget(row)
-        if self.app.sensor_spec is not None and self.app.sensor_spec not in {c.spec for c in shown}:
-            forget = CalmButton(f"Forget {self.app.sensor_spec}")
-            forget.bind(on_release=lambda *_: self.select(None))
+        if remembered is not None:
+            forget = CalmButton(f"Forget {remembered.name.removesuffix(' (last used)')}")
+            forget.bind(on_release=lambda *_: self.forget())
             self.column.add_widget(forget)
 
     def select(self, choice: StrapChoice | None) -> None:
+        """Choose a strap; a Bluetooth one is checked over a short test connection and remembered."""
         self.app.sensor_spec = choice.spec if choice else None
         self.start_button.disabled = self.app.plan is None or choice is None
+        self.rebuild()
+        if choice is not None and choice.spec != VIRTUAL_STRAP.spec:
+            self.start_button.disabled = True
+            self.status.text = f"Connecting to {choice.name.removesuffix(' (last used)')} to check it (a few seconds)…"
+            self.check_task = asyncio.get_event_loop().create_task(self._check(choice))
+
+    def forget(self) -> None:
+        remembered = self.remembered
+        self.app.save_settings(strap=None)
+        if remembered is not None and self.app.sensor_spec == remembered.spec:
+            self.select(None)
+        self.status.text = "Forgotten. Choose a strap from the list, or scan again."
+        self.rebuild()
+
+    async def _check(self, choice: StrapChoice) -> None:
+        """Connect for a few seconds (a strap takes one connection at a time, so Start waits for it)."""
+        from biosignals.sources import check_strap
+
+        name = choice.name.removesuffix(" (last used)")
+        try:
+            check = await check_strap(choice.spec)
+        except Exception as error:  # BLE errors vary by platform: the one-line reason and the way on
+            check, problem = None, f"{str(error).split(':')[0]}. {BLUETOOTH_HELP}"
+        if self.app.sensor_spec != choice.spec:
+            return  # the listener chose another strap meanwhile; that one's check reports
+        if check is None:
+            self.status.text = problem
+        else:
+            self.choices = [checked_choice(c, check) if c.spec == choice.spec else c for c in self.choices]
+            self.status.text = check_summary(name, check)
+            self.app.save_settings(strap={"spec": choice.spec, "name": name})
+        self.start_button.disabled = self.app.plan is None
         self.rebuild()
