@@ -97,6 +97,7 @@ async def flow(app, obs: dict) -> None:
     obs["history_first_id"] = app.screens["history"].sessions[0].id
     obs["history_stored_id"] = stored.id
     obs["history_trend_points"] = [chart.point_count for chart in app.screens["history"].trends]
+    obs["history_week_lines"] = app.screens["history"].week_lines
     obs["shots"].append(await shot("history"))
     Window.size = (448, 800)  # width*3 bytes a multiple of 4: Kivy reads pixels with GL_PACK_ALIGNMENT 4
     app.go("home")
@@ -147,6 +148,8 @@ def test_listener_flow(tmp_path):
     assert obs["store_ratings"] == [4] and obs["store_client"] is None, "a quick start is nobody's: only rated"
     assert obs["history_rows"] == 1 and obs["history_first_id"] == obs["history_stored_id"], "History reads the store"
     assert obs["history_trend_points"] == [1, 1]
+    assert len(obs["history_week_lines"]) == 1 and obs["history_week_lines"][0].startswith("week of ")
+    assert ": 1 session, 1 min, HR change " in obs["history_week_lines"][0], obs["history_week_lines"]
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
 
 

@@ -565,9 +565,15 @@ def history_line(info: SessionInfo) -> str:
 
 @_cli
 def cmd_history(args, store: Store) -> None:
-    sessions = store.list_sessions(args.client, limit=args.limit)
+    sessions = store.list_sessions(args.client, limit=None if args.weeks else args.limit)
     if not sessions:
         print("no sessions recorded yet")
+        return
+    if args.weeks:
+        from wellness_app.trends import week_line, weekly_trends
+
+        for week in weekly_trends(sessions)[-args.weeks:]:
+            print(week_line(week))
         return
     print(f"{'id':>5}  {'started':<16}  {'protocol':<22} {'client':<14} {'length':>9}  {'status':<10} {'heart rate':<12} rating")
     for info in sessions:
@@ -649,6 +655,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     history = sub.add_parser("history", help="recorded sessions, newest first")
     history.add_argument("--client", help="only this client's sessions")
     history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    history.add_argument("--weeks", type=int, default=0, metavar="N",
+                         help="instead, a line per week for the last N weeks with sessions (see wellness_app/trends.py)")
     history.set_defaults(func=cmd_history)
 
     report = sub.add_parser("report", help="a session's HTML report and CSV files")

@@ -1,14 +1,18 @@
-"""History screen: the sessions in the shared store (as ``heartsong history`` lists them), newest first, and
-trends of heart rate and HRV over the weeks."""
+"""History screen: the sessions in the shared store (as ``heartsong history`` lists them), newest first, trends of
+heart rate and HRV session by session, and a line per week (``wellness_app.trends``)."""
 from __future__ import annotations
 
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
+from wellness_app.trends import week_line, weekly_trends
 from wellness_app.ui import theme
 from wellness_app.ui.session_screen import clock_text
 from wellness_app.ui.store import session_record
 from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
+
+
+WEEKS_SHOWN = 12
 
 
 def trend_points(sessions, key: str) -> list[tuple[float, float | None]]:
@@ -51,6 +55,13 @@ class HistoryScreen(Screen):
             chart.series = [(trend_points(self.sessions, key), colour)]
             self.trends.append(chart)
             column.add_widget(chart)
+        column.add_widget(Text("Week by week", size=theme.FONT_LARGE, bold=True))
+        column.add_widget(Text("Means over each week's sessions; a change is the session's last 30 s minus its "
+                               "first 30 s (heart rate falling and RMSSD rising within a session are signs of relaxation).",
+                               size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+        self.week_lines = [week_line(week) for week in reversed(weekly_trends(self.sessions)[-WEEKS_SHOWN:])]
+        for line in self.week_lines:
+            column.add_widget(Text(line))
         column.add_widget(Text(f"{len(self.sessions)} session(s)", size=theme.FONT_LARGE, bold=True))
         for session in self.sessions:
             s = session.summary
