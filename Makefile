@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 MINUTES ?= 3
 OUT ?= out/demo
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench app clean
 
 demo: setup
 	$(VENV)/bin/heartsong demo --minutes $(MINUTES) --out $(OUT)
@@ -15,6 +15,9 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+app: setup
+	$(VENV)/bin/heartsong app
 
 setup: $(STAMP)
 

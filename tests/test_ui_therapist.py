@@ -183,6 +183,21 @@ async def flow(app, obs: dict) -> None:
     await frames(5)
     obs["shots"].append(await shot("home-today-done"))
 
+    from kivy.core.window import Window
+
+    Window.size = (448, 800)  # phone proportions (width*3 a multiple of 4 for Kivy's pixel read-back)
+    app.go("therapist")
+    screen.show("clients")
+    await frames(4)
+    screen.column.parent.scroll_y = 0
+    await frames(3)
+    obs["shots"].append(await shot("therapist-clients-portrait"))
+    screen.show("protocols")
+    await frames(4)
+    screen.column.parent.scroll_y = 0.75
+    await frames(3)
+    obs["shots"].append(await shot("therapist-protocols-portrait"))
+
 
 def test_therapist_flow(tmp_path):
     obs = run_flow_subprocess(__file__, tmp_path)

@@ -73,7 +73,6 @@ class HistoryScreen(Screen):
                     + (f" · {session.status}" if session.status != "complete" else "")
                     + (f" · rated {session.rating}" if session.rating else ""))
             row = CalmButton(line, height=theme.ROW_HEIGHT)
-            row.text_size = (None, None)
             row.bind(on_release=lambda _b, ps=session: self.open(ps))
             column.add_widget(row)
 

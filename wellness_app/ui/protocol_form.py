@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
 
 from generators.controls import MODES
 from therapy_profiles import SCHEMA_VERSION, Protocol
@@ -64,13 +65,13 @@ class PhaseRow(Panel):
         self.remove.bind(on_release=lambda *_: on_remove(self))
         self.heading = Text("", bold=True)
         self.add_widget(self.heading)
-        for row in ((("phase name", self.name), ("minutes", self.minutes), ("guide, breaths/min", self.rate)),
-                    (("breath ratio in:out", self.ratio), ("musical mode", self.mode), ("", self.remove))):
-            line = BoxLayout(size_hint_y=None, spacing=theme.GAP)
-            line.bind(minimum_height=line.setter("height"))
-            for caption, widget in row:
-                line.add_widget(captioned(caption, widget))
-            self.add_widget(line)
+        grid = GridLayout(cols=2, size_hint_y=None, spacing=theme.GAP)  # two columns fit a phone's width
+        grid.bind(minimum_height=grid.setter("height"))
+        for caption, widget in (("phase name", self.name), ("minutes", self.minutes),
+                                ("guide, breaths/min", self.rate), ("breath ratio in:out", self.ratio),
+                                ("musical mode", self.mode), ("", self.remove)):
+            grid.add_widget(captioned(caption, widget))
+        self.add_widget(grid)
 
     def document(self, number: int) -> dict[str, Any]:
         """This phase as a Phase document; ValueError (one line naming phase ``number`` and the field)."""

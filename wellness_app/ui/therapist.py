@@ -17,7 +17,7 @@ from wellness_app.ui import theme
 from wellness_app.ui.home import QUICK_PROTOCOL
 from wellness_app.ui.protocol_form import ProtocolForm
 from wellness_app.ui.store import save_client_form, save_playlist, set_playlist
-from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, choice, field, scrolling_column
+from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, captioned, choice, field, scrolling_column
 
 NO_PLAYLIST = "no playlist"
 
@@ -134,14 +134,14 @@ class TherapistScreen(Screen):
             rate = f" · resonance {client.resonance_rate_bpm:g}/min" if client.resonance_rate_bpm else ""
             active = " · listening on this device" if self.app.settings.get("active_client") == client.client_id else ""
             panel.add_widget(Text(f"{client.display_name} ({client.client_id}){rate}{active}", bold=True))
-            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
             spinner = choice(client.playlist or NO_PLAYLIST, playlists)
             spinner.bind(text=lambda _s, value, c=client.client_id: self.assign(c, value))
             self.playlist_spinners[client.client_id] = spinner
-            row.add_widget(spinner)
+            panel.add_widget(captioned("playlist", spinner))
+            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
             for label, action in (("Edit", self.edit_client), ("Export", self.export), ("Render", self.render),
                                   ("Use here", self.use_here)):
-                button = CalmButton(label, size_hint_x=0.6)
+                button = CalmButton(label)
                 button.bind(on_release=lambda _b, a=action, c=client: a(c))
                 row.add_widget(button)
             panel.add_widget(row)

@@ -53,7 +53,8 @@ class Panel(BoxLayout):
 
 
 class CalmButton(Button):
-    """A flat, rounded, large-touch-target button. ``primary`` buttons use the accent colour."""
+    """A flat, rounded, large-touch-target button. ``primary`` buttons use the accent colour; a label longer than
+    the button wraps onto a second line (phone widths) instead of running past its edges."""
 
     primary = BooleanProperty(False)
 
@@ -61,7 +62,8 @@ class CalmButton(Button):
         kwargs.setdefault("size_hint_y", None)
         kwargs.setdefault("height", theme.BUTTON_HEIGHT)
         super().__init__(text=text, font_size=theme.FONT_BODY, background_normal="", background_down="",
-                         background_color=(0, 0, 0, 0), **kwargs)
+                         background_color=(0, 0, 0, 0), halign="center", valign="middle", **kwargs)
+        self.bind(width=lambda *_: setattr(self, "text_size", (max(self.width - theme.GAP, 1), None)))
         self.primary = primary
         with self.canvas.before:
             self._colour = Color()
