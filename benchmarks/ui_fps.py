@@ -60,6 +60,9 @@ def main() -> int:
     parser.add_argument("--no-sound-card", action="store_true",
                         help="do not start JACK's dummy driver: the session runs in files mode")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line (for run.py)")
+    parser.add_argument("--ui-stall-ms", type=float, default=0.0, metavar="MS",
+                        help="a busy UI: every --ui-stall-every seconds a frame blocks the app's loop this long")
+    parser.add_argument("--ui-stall-every", type=float, default=1.0, metavar="S", help="(default 1 s)")
     args = parser.parse_args()
     wants_sound_card = not (args.no_sound_card or args.bare or args.accelerated)
     if wants_sound_card and "JACK_DEFAULT_SERVER" not in os.environ:
@@ -67,6 +70,13 @@ def main() -> int:
         if returncode is not None:
             return returncode
     return measure(args)
+
+
+def _busy_wait(seconds: float) -> None:
+    """Hold the app's thread (and so its asyncio loop) like a slow layout or a long callback would."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 def _in_child_with_sound_card() -> int | None:
@@ -113,9 +123,11 @@ def measure(args) -> int:
             await asyncio.sleep(args.warmup)
             frame_times = []
             tick = Clock.schedule_interval(lambda dt: frame_times.append(dt), 0)
+            stall = Clock.schedule_interval(lambda dt: _busy_wait(args.ui_stall_ms / 1000), args.ui_stall_every)
             start_frames, start = Clock.frames_displayed, time.perf_counter()
             await asyncio.sleep(args.seconds)
             tick.cancel()
+            stall.cancel()
             elapsed = time.perf_counter() - start
             if args.bare:
                 result.update(mode="bare window", underruns=None, device_underflows=None, tachogram_points=None)
@@ -135,6 +147,7 @@ def measure(args) -> int:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     display = "Xvfb/X11" if os.environ.get("DISPLAY") else "SDL offscreen"
     tuning = ", vsync off" if args.no_vsync else ""
+    tuning += f", UI blocks the loop {args.ui_stall_ms:g} ms every {args.ui_stall_every:g} s" if args.ui_stall_ms else ""
     tuning += f", LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}" if "LP_NUM_THREADS" in os.environ else ""
     print(f"display {display}{tuning}, window {args.size}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
     print(f"fps (frames drawn per second) {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
