@@ -35,3 +35,24 @@ def test_display_detection():
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
     assert display_problem({}, "darwin") is None
     assert display_problem({"ANDROID_ARGUMENT": "x"}, "linux") is None
+
+
+def test_android_entry_point_opens_the_app(tmp_path):
+    """main.py (what python-for-android starts) runs the app until it is stopped: alive after 10 s, then a
+    SIGTERM closes it cleanly (SDL turns it into a quit event), with no traceback."""
+    env = {**os.environ, "HEARTSONG_DATA_DIR": str(tmp_path / "data"), "KIVY_HOME": str(tmp_path / "kivy"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    if not env.get("DISPLAY"):
+        env["SDL_VIDEODRIVER"] = "offscreen"
+    process = subprocess.Popen([sys.executable, "main.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        process.wait(timeout=10)
+        still_running = False
+    except subprocess.TimeoutExpired:
+        still_running = True
+        process.terminate()
+    _out, err = process.communicate(timeout=30)
+    assert still_running, f"main.py ended by itself (exit {process.returncode}): {err[-2000:]}"
+    assert process.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert (tmp_path / "kivy").is_dir(), "the app's private Kivy folder was used"
