@@ -73,12 +73,13 @@ def press(button) -> None:
     button.dispatch("on_release")
 
 
-def run_flow_subprocess(test_file: str, tmp_path: Path, timeout_s: float = 240) -> dict:
-    """Run ``test_file`` as a script (its flow) with a private data dir; returns the observations it wrote."""
+def run_flow_subprocess(test_file: str, tmp_path: Path, timeout_s: float = 240, env: dict | None = None) -> dict:
+    """Run ``test_file`` as a script (its flow) with a private data dir; returns the observations it wrote.
+    ``env``: extra environment variables for the app (e.g. JACK_DEFAULT_SERVER for a sound card)."""
     out = tmp_path / "observations.json"
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "HEARTSONG_DATA_DIR": str(tmp_path / "data" / "heartsong"),
-           "KIVY_NO_ARGS": "1", "KIVY_LOG_MODE": "PYTHON", "KIVY_HOME": str(ROOT / ".kivy")}
+           "KIVY_NO_ARGS": "1", "KIVY_LOG_MODE": "PYTHON", "KIVY_HOME": str(ROOT / ".kivy"), **(env or {})}
     result = subprocess.run([sys.executable, test_file, str(out)], env=env, capture_output=True, text=True,
                             timeout=timeout_s, cwd=ROOT)
     assert result.returncode == 0 and out.exists(), f"UI flow failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"

@@ -292,7 +292,7 @@ class SessionRunner:
             frame = self.player.frames_played
             bar = engine.sounding_bar(frame)
             state = engine.state
-            now_s = time.monotonic() - engine.t0_host
+            now_s = self.session_t()
         view = SessionView(self.mode, self.status, min(frame / sample_rate, engine.duration_s), engine.duration_s,
                            state, notices=self.notices)
         if bar is not None:
@@ -318,9 +318,16 @@ class SessionRunner:
         """'Now' on the beats' time axis (``beats()[i]['t_s']``)."""
         if self.mode == "accelerated":
             return self._snapshot[1].t if self._snapshot else 0.0
+        if not self.engine.t0_host:
+            return 0.0  # the sensor is still connecting: the session's clock has not started
         return time.monotonic() - self.engine.t0_host
 
     def _signal_lost(self, now_s: float) -> bool:
-        beats = self.engine.record.beats
+        """Nothing from the strap for ``SIGNAL_LOST_AFTER_S``: no beat and no heart rate of its own (an HR-only
+        strap sends no beats), the same freshness rule that turns the heart rate shown into --."""
+        engine = self.engine
+        heard = [engine.record.beats[-1]["t_s"]] if engine.record.beats else []
+        if engine.decoder.last_reported_hr is not None:
+            heard.append(engine.decoder.last_reported_hr[0] - engine.t0_host)
         started = now_s > SIGNAL_LOST_AFTER_S
-        return started and (not beats or now_s - beats[-1]["t_s"] > SIGNAL_LOST_AFTER_S)
+        return started and (not heard or now_s - max(heard) > SIGNAL_LOST_AFTER_S)

@@ -43,7 +43,8 @@ class StrapChoice:
 
 
 def check_summary(name: str, check) -> str:
-    """One calm line about a ``biosignals.sources.ble.StrapCheck``: ready, or what to do first."""
+    """One calm line about a ``biosignals.sources.ble.StrapCheck``: ready, or what to do first. The heart rate is
+    the strap's own figure (the Heart Rate Measurement's value field, last packet), not Heartsong's estimate."""
     caps = check.capabilities
     if check.heart_rate_bpm is None:
         return f"{name} is connected but sent no heart rate: put it on (moisten the electrodes) and choose it again."

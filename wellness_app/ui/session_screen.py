@@ -170,10 +170,10 @@ class SessionScreen(Screen):
         if view.tempo_bpm is not None:
             _set(self.music_label, "text", f"music {view.tempo_bpm:.0f} beats/min, {view.music_mode} · "
                                            f"guide {view.guide_rate_bpm:.1f} breaths/min · {view.mode} mode")
-        notices = list(view.notices)
-        if view.signal_lost:
-            notices.append("Sensor signal lost: the music continues on plan while the strap reconnects.")
-        _set(self.notice, "text", "\n".join(notices))
+        # the sensor's line is kept even when empty, so the breath guide never jumps as the signal goes and returns
+        sensor_line = "Sensor signal lost: the music continues on plan while the strap reconnects." \
+            if view.signal_lost else " "
+        _set(self.notice, "text", "\n".join([*view.notices, sensor_line]))
         if runner.done and not self._ending:
             self._ending = True
             self.app.show_summary()
