@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_driver import frames, launch, press, run_flow_subprocess, shot, wait_until  # noqa: E402
+from ui_driver import frames, press, run_flow_and_save, run_flow_subprocess, shot, wait_until  # noqa: E402
 
 SPEED = 8.0
 MINUTES = 1.5  # long enough for coherence, which needs 64 s of beats
@@ -162,10 +162,4 @@ def test_listener_flow(tmp_path):
 
 
 if __name__ == "__main__":
-    observations: dict = {}
-
-    async def driver(app):
-        await flow(app, observations)
-
-    launch(driver, accelerated=SPEED, quick_minutes=MINUTES)
-    Path(sys.argv[1]).write_text(json.dumps(observations, default=str))
+    run_flow_and_save(flow, accelerated=SPEED, quick_minutes=MINUTES)

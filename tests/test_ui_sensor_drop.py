@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_driver import frames, launch, run_flow_subprocess, shot, wait_until  # noqa: E402
+from ui_driver import frames, run_flow_and_save, run_flow_subprocess, shot, wait_until  # noqa: E402
 
 SENSOR = "virtual:h10"
 PROTOCOL = "coherent-6"
@@ -171,10 +171,4 @@ def test_sensor_drop_is_shown_calmly_and_the_session_plays_on(jack_server, tmp_p
 
 
 if __name__ == "__main__":
-    observations: dict = {}
-
-    async def driver(app):
-        await flow(app, observations)
-
-    launch(driver)
-    Path(sys.argv[1]).write_text(json.dumps(observations, default=str))
+    run_flow_and_save(flow)

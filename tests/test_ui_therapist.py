@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_driver import frames, launch, press, run_flow_subprocess, shot, wait_until  # noqa: E402
+from ui_driver import frames, press, run_flow_and_save, run_flow_subprocess, shot, wait_until  # noqa: E402
 
 
 async def flow(app, obs: dict) -> None:
@@ -258,10 +258,4 @@ def test_therapist_flow(tmp_path):
 
 
 if __name__ == "__main__":
-    observations: dict = {}
-
-    async def driver(app):
-        await flow(app, observations)
-
-    launch(driver)
-    Path(sys.argv[1]).write_text(json.dumps(observations, default=str))
+    run_flow_and_save(flow)

@@ -35,6 +35,18 @@ def launch(driver, *, accelerated: float | None = None, quick_minutes: float = 1
     asyncio.run(run_app(app, guarded))
 
 
+def run_flow_and_save(flow, **launch_kwargs) -> None:
+    """A UI test file's ``__main__``: run ``flow(app, observations)`` in the app (``launch_kwargs`` as for
+    ``launch``), then write the observations to the JSON file named by ``sys.argv[1]``."""
+    observations: dict = {}
+
+    async def driver(app):
+        await flow(app, observations)
+
+    launch(driver, **launch_kwargs)
+    Path(sys.argv[1]).write_text(json.dumps(observations, default=str))
+
+
 async def frames(n: int) -> None:
     """Let ``n`` frames render."""
     from kivy.clock import Clock
