@@ -41,7 +41,13 @@ async def flow(app, obs: dict) -> None:
     form.rows[0].ratio.text = "4-6"
     screen.save_protocol()
     obs["bad_ratio_message"] = screen.message.text
-    form.rows[0].ratio.text = "4:6"
+    form.rows[0].ratio.text = "0:6"
+    screen.save_protocol()
+    obs["zero_inhale_message"] = screen.message.text
+    form.rows[0].ratio.text, form.rows[0].minutes.text = "4:6", "0"
+    screen.save_protocol()
+    obs["zero_minutes_message"] = screen.message.text
+    form.rows[0].minutes.text = "1"
     press(form.rows[-1].remove)  # drop "ending"
     form.add_phase()
     await frames(2)
@@ -207,6 +213,9 @@ def test_therapist_flow(tmp_path):
     assert obs["form_phases"] == ["settle", "slow-down", "resonance", "ending"]
     assert "built-in" in obs["builtin_name_message"] and "another name" in obs["builtin_name_message"]
     assert obs["bad_ratio_message"].startswith("phase 1: breath ratio '4-6' must look like 4:6"), obs["bad_ratio_message"]
+    assert obs["zero_inhale_message"].startswith("phase 1: breath ratio (inhale) = 0.0 is out of range"), \
+        obs["zero_inhale_message"]
+    assert obs["zero_minutes_message"] == "phase 1: minutes = 0 is out of range (allowed 0.1-240)"
     assert obs["protocol_message"] == "Saved calm-5.json: name it in a playlist as calm-5.json."
     assert obs["calm5_phases"] == [
         ["settle", 60.0, None, "pentatonic-major", 0.0, ["pad", "piano"]],

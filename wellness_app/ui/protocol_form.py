@@ -3,17 +3,21 @@ ratio, musical mode), starting from a built-in or stored protocol whose other se
 ramps, closed loop, limits) the new one keeps."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from generators.controls import MODES
-from therapy_profiles import SCHEMA_VERSION, Protocol
-from therapy_profiles.schema import validate_document
+from therapy_profiles import SCHEMA_VERSION, ProfileError, Protocol
+from therapy_profiles.schema import MAX_SESSION_S, validate_document
 from wellness_app.ui import theme
 from wellness_app.ui.widgets import CalmButton, Panel, Text, captioned, choice, field
 
+# the schema's field paths in the form's words, so an error names the field the therapist sees
+FORM_WORDS = {"duration_s": "length", "breath_rate_bpm": "guide, breaths/min", "breath_ratio": "breath ratio",
+              "name": "phase name", "mode": "musical mode"}
 FOLLOW_LISTENER = ""  # an empty guide rate: the guide starts at the listener's own breathing (iso principle)
 NEW_PHASE_MINUTES = 5
 
@@ -47,6 +51,17 @@ def parse_number(text: str, where: str, what: str, example: str) -> float:
         raise ValueError(f"{where}: {what} {text!r} must be a number, e.g. {example}") from None
 
 
+def in_form_words(message: str) -> str:
+    """"protocol: phases[1].duration_s = 0 is out of range" -> "phase 2: length = 0 is out of range"."""
+    def phase_field(match: re.Match) -> str:
+        field_path = match.group(2)
+        words = FORM_WORDS.get(field_path.split(".")[0], field_path)
+        detail = field_path.split(".")[1:]
+        return f"phase {int(match.group(1)) + 1}: {words}" + (f" ({detail[0]})" if detail else "")
+
+    return re.sub(r"phases\[(\d+)\]\.([\w.]+)", phase_field, message.removeprefix("protocol: "))
+
+
 class PhaseRow(Panel):
     """One phase's fields; the settings the form does not show are kept from ``template`` (a Phase document)."""
 
@@ -77,9 +92,12 @@ class PhaseRow(Panel):
         """This phase as a Phase document; ValueError (one line naming phase ``number`` and the field)."""
         where = f"phase {number}"
         rate = self.rate.text.strip()
+        minutes = parse_number(self.minutes.text.strip(), where, "minutes", "5")
+        if not 0.1 <= minutes <= MAX_SESSION_S / 60:
+            raise ValueError(f"{where}: minutes = {minutes:g} is out of range (allowed 0.1-{MAX_SESSION_S / 60:g})")
         return self.template | {
             "name": self.name.text.strip(),
-            "duration_s": 60.0 * parse_number(self.minutes.text.strip(), where, "minutes", "5"),
+            "duration_s": 60.0 * minutes,
             "breath_rate_bpm": None if rate == FOLLOW_LISTENER else parse_number(rate, where, "guide rate", "6"),
             "breath_ratio": parse_ratio(self.ratio.text, where),
             "mode": self.mode.text,
@@ -163,4 +181,7 @@ class ProtocolForm(Panel):
             "source": self.source.text.strip(),
             "phases": [row.document(number) for number, row in enumerate(self.rows, start=1)],
         }
-        return validate_document(Protocol, data, "protocol")
+        try:
+            return validate_document(Protocol, data, "protocol")
+        except ProfileError as error:
+            raise ProfileError(in_form_words(str(error))) from None
