@@ -37,6 +37,7 @@ async def flow(app, obs: dict) -> None:
     await wait_until(lambda: app.manager.current == "session", 1500, "Session screen")
 
     screen = app.screens["session"]
+    screen.volume.value = 0.6
     samples = []
     paused = {}
     while app.manager.current == "session":
@@ -77,6 +78,7 @@ async def flow(app, obs: dict) -> None:
 
     await wait_until(lambda: app.manager.current == "summary", 100, "Summary screen")
     summary = app.screens["summary"]
+    obs["saved_volume"] = json.loads(app.settings_path.read_text()).get("volume")
     obs["summary_after"] = summary.after_values
     obs["summary_chart_points"] = [chart.point_count for chart in summary.charts]
     press(summary.rating_buttons[3])
@@ -155,6 +157,7 @@ def test_listener_flow(tmp_path):
     assert obs["store_rating"] == 4, obs["rating_note"]
     assert obs["store_ratings"] == [4] and obs["store_client"] is None, "a quick start is nobody's: only rated"
     assert obs["history_rows"] == 1 and obs["history_first_id"] == obs["history_stored_id"], "History reads the store"
+    assert obs["saved_volume"] == 0.6, "the next session starts at the volume the listener chose"
     assert obs["history_trend_points"] == [1, 1]
     assert len(obs["history_week_lines"]) == 1 and obs["history_week_lines"][0].startswith("week of ")
     assert ": 1 session, 2 min, HR change " in obs["history_week_lines"][0], obs["history_week_lines"]

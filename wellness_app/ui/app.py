@@ -111,7 +111,9 @@ class HeartsongApp(App):
         self.go("session")
 
     def show_summary(self) -> None:
-        """The session has ended: show its summary (the record is already saved by the engine)."""
+        """The session has ended: show its summary (the record is already saved by the engine); the volume the
+        listener settled on is kept for the next session."""
+        self.save_settings(volume=round(self.screens["session"].volume.value, 3))
         record = self.runner.engine.record
         self.screens["summary"].show(record.to_json(), record.session_id)
         self.manager.current = "summary"
@@ -178,6 +180,8 @@ class HeartsongApp(App):
             settings["strap"] = None
         if not isinstance(settings.get("active_client"), (str, type(None))):
             settings["active_client"] = None
+        if not (isinstance(settings.get("volume"), (int, float)) and 0 <= settings["volume"] <= 1):
+            settings.pop("volume", None)
         return settings
 
     def save_settings(self, **values) -> None:

@@ -103,7 +103,8 @@ class SessionScreen(Screen):
         volume_row = BoxLayout(spacing=theme.GAP)
         volume_row.add_widget(Label(text="Volume", font_size=theme.FONT_SMALL, color=theme.TEXT_MUTED,
                                     size_hint_x=None, width=theme.BUTTON_HEIGHT * 1.3))
-        self.volume = Slider(min=0, max=1, value=1, cursor_size=(theme.BUTTON_HEIGHT * 0.5,) * 2)
+        self.volume = Slider(min=0, max=1, value=app.settings.get("volume", 1.0),
+                             cursor_size=(theme.BUTTON_HEIGHT * 0.5,) * 2)
         self.volume.bind(value=lambda _s, v: app.runner and app.runner.set_volume(v))
         volume_row.add_widget(self.volume)
         buttons = BoxLayout(spacing=theme.GAP)
