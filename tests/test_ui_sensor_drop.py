@@ -30,10 +30,11 @@ def _is_number(text: str) -> bool:
 async def flow(app, obs: dict) -> None:
     from biosignals.lab import faults
     from wellness_app.ui import theme
+    from wellness_app.ui.session_screen import SIGNAL_BACK_NOTICE
     from wellness_app.ui.session_screen import SIGNAL_LOST_NOTICE as LOST_NOTICE
 
     obs["theme_notice"] = list(theme.NOTICE)  # read here: the test process never imports Kivy
-    obs["lost_notice"] = LOST_NOTICE
+    obs["lost_notice"], obs["back_notice"] = LOST_NOTICE, SIGNAL_BACK_NOTICE
     await frames(5)
     app.sensor_spec = SENSOR
     app.plan_session(PROTOCOL, MINUTES, label="coherent breathing")
@@ -121,7 +122,10 @@ def test_sensor_drop_is_shown_calmly_and_the_session_plays_on(jack_server, tmp_p
     assert t_lost + 3.9 < first_lost < t_lost + 5.5
     assert all(LOST_NOTICE in s["notice"] for s in samples if first_lost <= s["t"] <= last_lost), "no flicker"
     assert t_reconnected < t_cleared <= t_resumed + 0.5, "cleared as soon as the strap is heard again"
-    assert all(s["notice"].strip() == "" for s in samples if s["t"] > last_lost), "nothing left on screen afterwards"
+    after = [s for s in samples if s["t"] > last_lost]
+    assert all(s["notice"] == obs["back_notice"] for s in after if s["t"] < t_cleared + 4.8), "the return is said"
+    assert any(s["t"] > t_cleared + 5.2 for s in after), "the session went on well past the return"
+    assert all(s["notice"].strip() == "" for s in after if s["t"] > t_cleared + 5.2), "then nothing is left on screen"
 
     # Calm: the same screen, the theme's amber notice colour, plain wording, numbers withheld instead of stale,
     # and the breath guide neither moves nor resizes as the notice comes and goes.

@@ -27,6 +27,7 @@ from biosignals.types import PhysioState
 from wellness_app.storage import data_dir
 
 SIGNAL_LOST_AFTER_S = 5.0  # no beat for this long -> "sensor signal lost" (music continues on plan)
+SIGNAL_BACK_SHOWN_S = 5.0  # after a lost signal returns, say so for this long
 STOP_FADE_S = 2.5  # a stop pressed by the listener fades the music out over this long
 
 
@@ -119,6 +120,7 @@ class SessionView:
     music_mode: str | None = None
     protocol_phase: str | None = None
     signal_lost: bool = False
+    signal_back: bool = False  # the strap was lost and has been heard again within SIGNAL_BACK_SHOWN_S
     notices: list[str] = field(default_factory=list)
 
     @property
@@ -147,6 +149,8 @@ class SessionRunner:
         self._stop = asyncio.Event()
         self._paused_wall = 0.0
         self._start_wall = 0.0
+        self._was_lost = False
+        self._back_at_s: float | None = None  # session time the lost signal was heard again
 
     # -- building -----------------------------------------------------------------------------------
     @classmethod
@@ -304,6 +308,10 @@ class SessionRunner:
             view.music_mode = controls.mode
             view.protocol_phase = bar.decision.phase_name
         view.signal_lost = self._signal_lost(now_s)
+        if self._was_lost and not view.signal_lost:
+            self._back_at_s = now_s
+        self._was_lost = view.signal_lost
+        view.signal_back = self._back_at_s is not None and 0 <= now_s - self._back_at_s < SIGNAL_BACK_SHOWN_S
         return view
 
     def beats(self, last: int = 200) -> list[dict]:

@@ -21,6 +21,7 @@ EYES_CLOSED_DIM = 0.2  # bright enough to follow through half-closed eyes, dark 
 
 # a link drop and a strap off the skin look the same from here: say what is true of both
 SIGNAL_LOST_NOTICE = "Sensor signal lost: the music carries on as planned until your strap is heard again."
+SIGNAL_BACK_NOTICE = "Your strap is heard again."
 
 
 def clock_text(seconds: float) -> str:
@@ -175,7 +176,7 @@ class SessionScreen(Screen):
             _set(self.music_label, "text", f"music {view.tempo_bpm:.0f} beats/min, {view.music_mode} · "
                                            f"guide {view.guide_rate_bpm:.1f} breaths/min · {view.mode} mode")
         # the sensor's line is kept even when empty, so the breath guide never jumps as the signal goes and returns
-        sensor_line = SIGNAL_LOST_NOTICE if view.signal_lost else " "
+        sensor_line = SIGNAL_LOST_NOTICE if view.signal_lost else SIGNAL_BACK_NOTICE if view.signal_back else " "
         _set(self.notice, "text", "\n".join([*view.notices, sensor_line]))
         if runner.done and not self._ending:
             self._ending = True
