@@ -125,12 +125,14 @@ def test_output_disk_full_ends_in_one_line_and_keeps_the_seconds(tmp_path):
     try:
         result = _cli("session", "--protocol", "coherent-6", "--minutes", "0.5", "--offline", "--synth", "builtin",
                       "--out", disk / "out", preexec_fn=preexec)
+        half_written = sorted(p.name for p in (disk / "out").glob("*.tmp"))
     finally:
         if mounted:
             subprocess.run(["umount", str(disk)], check=True)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot write WAV file" in lines[0] and "heartsong history" in lines[0], lines
+    assert half_written == [], "a write the full disk refused leaves no temporary file behind"
     info, seconds = _stored_session(Path(os.environ["HEARTSONG_DATA_DIR"]))
     assert info.status == "incomplete" and seconds and [r["t_s"] for r in seconds] == list(range(len(seconds)))
     with Store(Path(os.environ["HEARTSONG_DATA_DIR"]) / DB_NAME) as store:

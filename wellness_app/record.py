@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wellness_app.storage import Store
+from wellness_app.storage import Store, write_private
 
 SUMMARY_EVERY_S = 5  # session seconds between updates of the running summary in the store
 SAVE_EVERY_S = 30.0  # session seconds between saves of session.json (the SQLite store is written every second)
@@ -166,8 +165,4 @@ class SessionRecord:
 
     def _save_json(self) -> None:
         """Atomically replace the JSON file; readable by the user alone (health data)."""
-        tmp = self.path.with_suffix(".json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_json(), f, separators=(",", ":"), allow_nan=False)
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self.to_json(), separators=(",", ":"), allow_nan=False))
