@@ -124,11 +124,12 @@ def measure(args) -> int:
             frame_times = []
             tick = Clock.schedule_interval(lambda dt: frame_times.append(dt), 0)
             stall = Clock.schedule_interval(lambda dt: _busy_wait(args.ui_stall_ms / 1000), args.ui_stall_every)
-            start_frames, start = Clock.frames_displayed, time.perf_counter()
+            start_frames, start, start_cpu = Clock.frames_displayed, time.perf_counter(), time.process_time()
             await asyncio.sleep(args.seconds)
             tick.cancel()
             stall.cancel()
             elapsed = time.perf_counter() - start
+            cpu_share = (time.process_time() - start_cpu) / elapsed
             if args.bare:
                 result.update(mode="bare window", underruns=None, device_underflows=None, tachogram_points=None)
             else:
@@ -136,6 +137,7 @@ def measure(args) -> int:
                               device_underflows=getattr(app.runner.player, "device_underflows", None),
                               tachogram_points=app.screens["session"].tachogram.point_count)
             result.update(
+                cpu_share=cpu_share,
                 fps=(Clock.frames_displayed - start_frames) / elapsed,
                 p95_ms=1000 * sorted(frame_times)[int(0.95 * len(frame_times))],
                 median_ms=1000 * statistics.median(frame_times),
@@ -151,7 +153,8 @@ def measure(args) -> int:
     tuning += f", LP_NUM_THREADS={os.environ['LP_NUM_THREADS']}" if "LP_NUM_THREADS" in os.environ else ""
     print(f"display {display}{tuning}, window {args.size}, mode {result['mode']}, {args.seconds:.0f} s measured after {args.warmup:.0f} s warm-up")
     print(f"fps (frames drawn per second) {result['fps']:.1f} (goal {GOAL_FPS:.0f}, ratio {result['fps'] / GOAL_FPS:.2f}); "
-          f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms")
+          f"frame time median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms; "
+          f"process CPU {100 * result['cpu_share']:.0f} % of one core (GL rasterising included)")
     print(f"peak memory (max RSS) {peak_mib:.0f} MiB; audio underruns {result['underruns']} "
           f"(device underflows {result['device_underflows']}); "
           f"tachogram points {result['tachogram_points']}")

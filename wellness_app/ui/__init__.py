@@ -47,6 +47,12 @@ def prepare_kivy_environment(*, offscreen: bool, size: tuple[int, int] | None = 
     # almost two thirds of every frame: 40 -> 112 fps at 1280x800 (benchmarks/ui_fps.py). Round shapes keep smooth
     # edges through SmoothLine outlines instead.
     Config.set("graphics", "multisamples", "0")
+    from kivy.clock import Clock
+
+    # Kivy stops sleeping between frames once less than 1.8x its clock resolution is left, and by default that
+    # resolution is a third of a frame: without vsync (Xvfb, some desktops) the app then draws ~100 fps at a
+    # whole core's cost instead of its 60. A 2 ms resolution keeps frames near 60 fps (benchmarks/ui_fps.py).
+    Clock.clock_resolution = 0.002
 
 
 async def run_app(app, driver=None) -> None:
