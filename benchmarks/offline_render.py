@@ -21,6 +21,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--synth", default="auto")
     args = parser.parse_args()
+    if "HEARTSONG_DATA_DIR" not in os.environ:  # benchmark sessions stay out of the user's history
+        os.environ["HEARTSONG_DATA_DIR"] = tempfile.mkdtemp(prefix="heartsong-bench-")
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     with tempfile.TemporaryDirectory() as out:
         options = SessionOptions(protocol="coherent-6", minutes=args.minutes, out_dir=Path(out), synth=args.synth,

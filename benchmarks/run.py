@@ -146,6 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (noisier figures)")
     args = parser.parse_args()
+    if "HEARTSONG_DATA_DIR" not in os.environ:  # benchmark sessions stay out of the user's history
+        os.environ["HEARTSONG_DATA_DIR"] = tempfile.mkdtemp(prefix="heartsong-bench-")
     q = args.quick
     rows = []
     render = offline_render_speed(1.0 if q else 5.0)

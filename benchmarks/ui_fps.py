@@ -17,6 +17,7 @@ import os
 import resource
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,8 @@ def _in_child_with_sound_card() -> int | None:
 def measure(args) -> int:
     size = tuple(int(v) for v in args.size.split("x"))
     os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
+    if "HEARTSONG_DATA_DIR" not in os.environ:  # benchmark sessions stay out of the user's history
+        os.environ["HEARTSONG_DATA_DIR"] = tempfile.mkdtemp(prefix="heartsong-ui-fps-")
     from wellness_app.ui import prepare_kivy_environment, run_app
 
     prepare_kivy_environment(offscreen=not os.environ.get("DISPLAY"), size=size)

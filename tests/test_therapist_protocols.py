@@ -74,3 +74,18 @@ def test_a_stored_protocol_plays_by_its_file_name(store, tmp_path, monkeypatch):
                                                    offline=True, synth="builtin", generator="rules"))
     assert engine.record.protocol["name"] == "calm-5"
     assert {p["breath_rate_bpm"] for p in engine.record.protocol["phases"]} == {None, 4.5}
+
+
+def test_protocols_lists_stored_ones_and_a_missing_one_is_one_line(store, tmp_path, monkeypatch, capsys):
+    from wellness_app import cli
+
+    monkeypatch.setenv("HEARTSONG_DATA_DIR", str(tmp_path))
+    therapist.save_custom_protocol(store, calm())
+    assert cli.main(["protocols"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names[-1] == "calm-5.json" and "coherent-6" in names
+    assert cli.main(["session", "--protocol", "calm-6.json", "--minutes", "1", "--offline",
+                     "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["heartsong: error: protocol 'calm-6.json' is neither a file here nor a stored protocol: see "
+                   "`heartsong protocols` for the built-in and stored ones, or give the file's path"], err

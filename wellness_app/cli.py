@@ -99,9 +99,17 @@ def cmd_session(args) -> int:
 
 
 def cmd_protocols(args) -> int:
+    """The built-in protocols, then the therapist's stored ones (played by their file name, e.g. calm-5.json)."""
     from therapy_profiles import builtin_protocols
+    from wellness_app.storage import StorageError, open_store
+    from wellness_app.therapist import custom_protocols
 
-    for name, protocol in sorted(builtin_protocols().items()):
+    protocols = sorted(builtin_protocols().items())
+    try:
+        protocols += sorted(custom_protocols(open_store()).items())
+    except (StorageError, ValueError) as error:
+        print(f"heartsong: the stored protocols cannot be listed ({error})", file=sys.stderr)
+    for name, protocol in protocols:
         minutes = protocol.total_duration_s / 60.0
         print(f"{name:<22} {minutes:5.1f} min  {protocol.description}")
     return 0
@@ -192,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", required=True, help="recording file (JSON Lines)")
     record.set_defaults(func=cmd_record)
 
-    protocols = sub.add_parser("protocols", help="list the built-in protocols")
+    protocols = sub.add_parser("protocols", help="list the built-in protocols and the stored custom ones")
     protocols.set_defaults(func=cmd_protocols)
 
     from generators.model import cli as model_cli

@@ -96,6 +96,9 @@ def _named_protocol(name: str, store) -> Protocol:
         stored = store.get_document("protocols", name)
         if stored is not None:
             return validate_document(Protocol, stored, f"stored protocol {name}")
+        if Path(name).suffix in (".json", ".toml"):
+            raise ProfileError(f"protocol {name!r} is neither a file here nor a stored protocol: see `heartsong "
+                               "protocols` for the built-in and stored ones, or give the file's path")
     return load_protocol(name)
 
 
