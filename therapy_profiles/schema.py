@@ -85,7 +85,8 @@ Tempo = _ranged(*TEMPO_RANGE, "beats/min")
 Volume = _ranged(0.0, 1.0, "(linear level)")
 Mode = _one_of(MODES)
 PitchClass = _ranged(0, 11, "(pitch class, 0 = C)", int)
-Weekday = _one_of(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday first, as date.weekday() counts
+Weekday = _one_of(WEEKDAYS)
 
 
 class _Strict(BaseModel):

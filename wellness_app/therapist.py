@@ -133,17 +133,18 @@ def save_custom_protocol(store: Store, protocol: Protocol, *, replacing: str | N
     with store.transaction() as db:
         if file_name != replacing and store_has(db, "protocols", "file_name", file_name):
             raise TherapistError(f"a protocol named {protocol.name!r} is already stored: pick another name, or edit that one")
-        if replacing is not None and replacing != file_name and _playlists_using(store, replacing):
-            raise TherapistError(f"{replacing} is used by playlist {_playlists_using(store, replacing)[0]!r}: keep its "
-                                 "name, or save it as a new protocol")
+        renamed = replacing is not None and replacing != file_name
         for playlist in list_playlists(store):
             for index, entry in enumerate(playlist.sessions):
+                if renamed and entry.protocol == replacing:
+                    raise TherapistError(f"{replacing} is used by playlist {playlist.name!r}: keep its name, or save "
+                                         "it as a new protocol")
                 if entry.protocol == file_name:
                     try:
                         protocol.with_overrides(entry.overrides)
                     except ProfileError as error:
                         raise TherapistError(f"playlist {playlist.name!r}, session {index + 1}: {error}") from None
-        if replacing is not None and replacing != file_name:
+        if renamed:
             db.execute("DELETE FROM protocols WHERE file_name = ?", (replacing,))
         Store.put_document(db, "protocols", file_name, protocol.model_dump(mode="json"))
     return file_name
@@ -599,6 +600,16 @@ def cmd_rate(args, store: Store) -> None:
     print(f"session {session_id} rated {args.rating}" + (f"; personalisation learnt reward {learnt:.2f}" if learnt is not None else ""))
 
 
+def _week_count(text: str) -> int:
+    try:
+        weeks = int(text)
+    except ValueError:
+        weeks = 0
+    if weeks < 1:
+        raise argparse.ArgumentTypeError(f"--weeks {text} must be a whole number of weeks, 1 or more, e.g. 8")
+    return weeks
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     """Add the therapist's subcommands to the ``heartsong`` parser's subparsers."""
     client = sub.add_parser("client", help="clients: add, list, show, tune personalisation")
@@ -655,7 +666,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     history = sub.add_parser("history", help="recorded sessions, newest first")
     history.add_argument("--client", help="only this client's sessions")
     history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    history.add_argument("--weeks", type=int, default=0, metavar="N",
+    history.add_argument("--weeks", type=_week_count, default=0, metavar="N",
                          help="instead, a line per week for the last N weeks with sessions (see wellness_app/trends.py)")
     history.set_defaults(func=cmd_history)
 

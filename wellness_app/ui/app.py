@@ -11,6 +11,7 @@ from kivy.app import App
 from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
+from therapy_profiles.schema import WEEKDAYS
 from wellness_app import therapist
 from wellness_app.storage import StorageError, data_dir, open_store, write_private
 from wellness_app.ui import theme
@@ -143,12 +144,11 @@ class HeartsongApp(App):
         except (ValueError, therapist.TherapistError, StorageError):
             return None  # an unreadable assignment is reported on the Therapist screen, not here
         schedule = playlist.schedule
-        weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[today.weekday()]
         return SessionPlan(entry.protocol, protocol.total_duration_s / 60.0,
                            f"{playlist.name}, session {index + 1} of {len(playlist.sessions)}",
                            {"client": client.client_id, "playlist": playlist.name, "entry": index},
                            protocol_name=protocol.name, entry=entry, done_today=last_date == today,
-                           due_today=schedule is None or weekday in schedule.days,
+                           due_today=schedule is None or WEEKDAYS[today.weekday()] in schedule.days,
                            schedule=f"{', '.join(schedule.days)} at {schedule.time}" if schedule else "")
 
     def _last_completed(self, client_id: str, playlist: str) -> tuple[int | None, dt.date | None]:
