@@ -29,10 +29,11 @@ class StrapChoice:
     rssi_dbm: int | None = None
     battery_percent: int | None = None
     badges: tuple[str, ...] = ()
+    note: str = ""  # e.g. "last used" for the remembered strap when a scan did not find it
 
     @property
     def line(self) -> str:
-        parts = [self.name]
+        parts = [f"{self.name} ({self.note})" if self.note else self.name]
         if self.rssi_dbm is not None:
             parts.append(f"signal {self.rssi_dbm} dBm")
         if self.battery_percent is not None:
@@ -181,7 +182,7 @@ class SensorScreen(Screen):
     def remembered(self) -> StrapChoice | None:
         """The strap chosen last time (kept in the app's settings until forgotten)."""
         strap = self.app.settings.get("strap")
-        return StrapChoice(strap["spec"], f"{strap['name']} (last used)") if strap else None
+        return StrapChoice(strap["spec"], strap["name"], note="last used") if strap else None
 
     def rebuild(self) -> None:
         self.column.clear_widgets()
@@ -197,7 +198,7 @@ class SensorScreen(Screen):
             row.bind(on_release=lambda _b, c=choice: self.select(c))
             self.column.add_widget(row)
         if remembered is not None:
-            forget = CalmButton(f"Forget {remembered.name.removesuffix(' (last used)')}")
+            forget = CalmButton(f"Forget {remembered.name}")
             forget.bind(on_release=lambda *_: self.forget())
             self.column.add_widget(forget)
 
@@ -208,7 +209,7 @@ class SensorScreen(Screen):
         self.rebuild()
         if choice is not None and choice.spec != VIRTUAL_STRAP.spec:
             self.start_button.disabled = True
-            self.status.text = f"Connecting to {choice.name.removesuffix(' (last used)')} to check it (a few seconds)…"
+            self.status.text = f"Connecting to {choice.name} to check it (a few seconds)…"
             self.check_task = asyncio.get_event_loop().create_task(self._check(choice))
 
     def forget(self) -> None:
@@ -223,7 +224,6 @@ class SensorScreen(Screen):
         """Connect for a few seconds (a strap takes one connection at a time, so Start waits for it)."""
         from biosignals.sources import check_strap
 
-        name = choice.name.removesuffix(" (last used)")
         try:
             check = await check_strap(choice.spec)
         except Exception as error:  # BLE errors vary by platform: the one-line reason and the way on
@@ -234,7 +234,7 @@ class SensorScreen(Screen):
             self.status.text = problem
         else:
             self.choices = [checked_choice(c, check) if c.spec == choice.spec else c for c in self.choices]
-            self.status.text = check_summary(name, check)
-            self.app.save_settings(strap={"spec": choice.spec, "name": name})
+            self.status.text = check_summary(choice.name, check)
+            self.app.save_settings(strap={"spec": choice.spec, "name": choice.name})
         self.start_button.disabled = self.app.plan is None
         self.rebuild()
