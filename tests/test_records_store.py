@@ -17,7 +17,7 @@ import pytest
 
 from wellness_app.session import SessionOptions, build_engine, run_offline
 from therapy_profiles.schema import ClientProfile
-from wellness_app.therapist import save_client
+from wellness_app.clients import save_client
 from wellness_app.storage import DB_NAME, SCHEMA_VERSION, Store, StorageError
 
 

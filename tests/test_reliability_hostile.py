@@ -29,7 +29,7 @@ from generators.model.train import load_checkpoint
 from therapy_profiles import ProfileError
 from therapy_profiles.schema import load_client_profile, load_playlist
 from wellness_app.analyze import analyze_recording
-from wellness_app.therapist import BUNDLE_FORMAT, read_bundle
+from wellness_app.bundles import BUNDLE_FORMAT, read_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("biosignals", "generators", "therapy_profiles", "wellness_app")

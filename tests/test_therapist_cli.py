@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 import soundfile
 
-from wellness_app import cli, therapist
+from wellness_app import bundles, cli, clients, personalised, playlists, therapist_cli
 from wellness_app.storage import DB_NAME, Store
 
 
@@ -31,7 +31,7 @@ def heartsong(data_dir, monkeypatch, capsys):
         parser = build()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         if "client" not in sub.choices:
-            therapist.add_subcommands(sub)
+            therapist_cli.add_subcommands(sub)
         return parser
 
     monkeypatch.setattr(cli, "build_parser", build_with_therapist)
@@ -80,8 +80,8 @@ def test_client_add_list_show_and_playlist(heartsong, client_with_playlist):
     assert code == 0 and '"resonance_rate_bpm": 5.5' in out
     assert "1. calm-5, 0.5 min" in out and "2. coherent-6, 0.5 min, mode lydian" in out, "entry mode override wins"
     with Store() as store:
-        entry = therapist.get_playlist(store, "weekly").sessions[0]
-        protocol, choice = therapist.personalised_protocol(store, "c-17", entry, explore=True, seed=1)
+        entry = playlists.get_playlist(store, "weekly").sessions[0]
+        protocol, choice = personalised.personalised_protocol(store, "c-17", entry, explore=True, seed=1)
     assert protocol.limits.max_volume == 0.6, "the client's volume limit applies"
     assert protocol.phases[1].breath_rate_bpm == 5.5, "the client's resonance rate is the breath target"
     assert choice["mode"] in ("dorian", "minor", "major"), "the bandit keeps to the client's preferred modes"
@@ -156,7 +156,7 @@ def test_hostile_bundle_is_one_line_and_imports_nothing(heartsong, client_with_p
 
 @pytest.mark.parametrize("content, expected", [
     (b"[" * 100_000, "nested too deeply"),
-    (b" " * (therapist.MAX_BUNDLE_BYTES + 1), "larger than the 1024 KiB limit"),
+    (b" " * (bundles.MAX_BUNDLE_BYTES + 1), "larger than the 1024 KiB limit"),
     (b'{"format": "heartsong-bundle/1", "client": NaN}', "NaN is not a number JSON allows"),
     (b"\xff\xfe", "not UTF-8"),
     (b"[1, 2]", "top level must be an object"),
@@ -191,7 +191,7 @@ def test_a_failure_inside_the_import_transaction_rolls_everything_back(heartsong
 
     monkeypatch.setattr(Store, "put_document", staticmethod(failing_put))
     with Store() as store, pytest.raises(sqlite3.OperationalError):
-        therapist.import_bundle(store, bundle, replace=True)
+        bundles.import_bundle(store, bundle, replace=True)
     assert writes == ["protocols", "playlists", "clients"]
     assert dump(data_dir) == before
 
@@ -200,8 +200,8 @@ def test_history_rate_and_personalisation_learning(heartsong, client_with_playli
     from wellness_app.session import SessionOptions, build_engine, run_offline
 
     with Store() as store:
-        entry = therapist.get_playlist(store, "weekly").sessions[1]
-        protocol, choice = therapist.personalised_protocol(store, "c-17", entry, explore=True, seed=4)
+        entry = playlists.get_playlist(store, "weekly").sessions[1]
+        protocol, choice = personalised.personalised_protocol(store, "c-17", entry, explore=True, seed=4)
     path = tmp_path / "p.json"
     path.write_text(json.dumps(protocol.model_dump(mode="json")))
     engine, _ = build_engine(SessionOptions(protocol=str(path), minutes=0.5, out_dir=tmp_path / "s", offline=True,
@@ -213,7 +213,7 @@ def test_history_rate_and_personalisation_learning(heartsong, client_with_playli
     code, out, err = heartsong("rate", tmp_path / "s", 5)
     assert code == 0 and "rated 5; personalisation learnt reward" in out, err
     with Store() as store:
-        bandit = therapist.get_bandit(store, therapist.get_client(store, "c-17"))
+        bandit = personalised.get_bandit(store, clients.get_client(store, "c-17"))
         assert bandit.sessions == 1
         assert store.list_sessions("c-17")[0].rating == 5
     code, out, _ = heartsong("rate", "1", 2)

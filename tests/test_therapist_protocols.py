@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from therapy_profiles import SCHEMA_VERSION, load_protocol
-from wellness_app import therapist
+from wellness_app.errors import TherapistError
+from wellness_app.playlists import custom_protocols, delete_custom_protocol, entry_protocol, get_playlist, save_custom_protocol
 from wellness_app.session import SessionOptions, build_engine
 from wellness_app.storage import DB_NAME, Store
 
@@ -30,16 +31,16 @@ def use_in_playlist(store: Store, protocol_file: str) -> None:
 
 
 def test_save_edit_rename_delete(store):
-    assert therapist.save_custom_protocol(store, calm()) == "calm-5.json"
-    assert therapist.custom_protocols(store)["calm-5.json"].phases[1].breath_rate_bpm == 5.0
+    assert save_custom_protocol(store, calm()) == "calm-5.json"
+    assert custom_protocols(store)["calm-5.json"].phases[1].breath_rate_bpm == 5.0
     # editing in place replaces it
-    therapist.save_custom_protocol(store, calm(rate=5.5), replacing="calm-5.json")
-    assert therapist.custom_protocols(store)["calm-5.json"].phases[1].breath_rate_bpm == 5.5
+    save_custom_protocol(store, calm(rate=5.5), replacing="calm-5.json")
+    assert custom_protocols(store)["calm-5.json"].phases[1].breath_rate_bpm == 5.5
     # an unused protocol may be renamed: the old name is gone
-    assert therapist.save_custom_protocol(store, calm("calm-55", 5.5), replacing="calm-5.json") == "calm-55.json"
-    assert sorted(therapist.custom_protocols(store)) == ["calm-55.json"]
-    therapist.delete_custom_protocol(store, "calm-55.json")
-    assert therapist.custom_protocols(store) == {}
+    assert save_custom_protocol(store, calm("calm-55", 5.5), replacing="calm-5.json") == "calm-55.json"
+    assert sorted(custom_protocols(store)) == ["calm-55.json"]
+    delete_custom_protocol(store, "calm-55.json")
+    assert custom_protocols(store) == {}
 
 
 @pytest.mark.parametrize("protocol, replacing, expected", [
@@ -47,29 +48,29 @@ def test_save_edit_rename_delete(store):
     (calm("calm-5"), None, "a protocol named 'calm-5' is already stored: pick another name, or edit that one"),
 ])
 def test_names_that_would_hide_another_protocol_are_refused(store, protocol, replacing, expected):
-    therapist.save_custom_protocol(store, calm())
-    with pytest.raises(therapist.TherapistError) as error:
-        therapist.save_custom_protocol(store, protocol, replacing=replacing)
+    save_custom_protocol(store, calm())
+    with pytest.raises(TherapistError) as error:
+        save_custom_protocol(store, protocol, replacing=replacing)
     assert str(error.value) == expected
 
 
 def test_a_protocol_a_playlist_uses_keeps_its_name_and_stays(store):
-    therapist.save_custom_protocol(store, calm())
+    save_custom_protocol(store, calm())
     use_in_playlist(store, "calm-5.json")
-    with pytest.raises(therapist.TherapistError, match="used by playlist 'evening': keep its name"):
-        therapist.save_custom_protocol(store, calm("calm-6"), replacing="calm-5.json")
-    with pytest.raises(therapist.TherapistError, match="used by playlist 'evening': take it out"):
-        therapist.delete_custom_protocol(store, "calm-5.json")
-    assert sorted(therapist.custom_protocols(store)) == ["calm-5.json"]
-    therapist.save_custom_protocol(store, calm(rate=4.5), replacing="calm-5.json")  # edits reach the playlist
-    playlist = therapist.get_playlist(store, "evening")
-    protocol = therapist.entry_protocol(playlist.sessions[0], therapist.custom_protocols(store))
+    with pytest.raises(TherapistError, match="used by playlist 'evening': keep its name"):
+        save_custom_protocol(store, calm("calm-6"), replacing="calm-5.json")
+    with pytest.raises(TherapistError, match="used by playlist 'evening': take it out"):
+        delete_custom_protocol(store, "calm-5.json")
+    assert sorted(custom_protocols(store)) == ["calm-5.json"]
+    save_custom_protocol(store, calm(rate=4.5), replacing="calm-5.json")  # edits reach the playlist
+    playlist = get_playlist(store, "evening")
+    protocol = entry_protocol(playlist.sessions[0], custom_protocols(store))
     assert protocol.phases[1].breath_rate_bpm == 4.5
 
 
 def test_a_stored_protocol_plays_by_its_file_name(store, tmp_path, monkeypatch):
     monkeypatch.setenv("HEARTSONG_DATA_DIR", str(tmp_path))
-    therapist.save_custom_protocol(store, calm(rate=4.5))
+    save_custom_protocol(store, calm(rate=4.5))
     engine, _notices = build_engine(SessionOptions(protocol="calm-5.json", minutes=1, out_dir=tmp_path / "s",
                                                    offline=True, synth="builtin", generator="rules"))
     assert engine.record.protocol["name"] == "calm-5"
@@ -80,7 +81,7 @@ def test_protocols_lists_stored_ones_and_a_missing_one_is_one_line(store, tmp_pa
     from wellness_app import cli
 
     monkeypatch.setenv("HEARTSONG_DATA_DIR", str(tmp_path))
-    therapist.save_custom_protocol(store, calm())
+    save_custom_protocol(store, calm())
     assert cli.main(["protocols"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert names[-1] == "calm-5.json" and "coherent-6" in names

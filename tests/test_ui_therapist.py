@@ -23,10 +23,10 @@ async def flow(app, obs: dict) -> None:
     obs["bad_client_message"] = screen.message.text
     screen.client_id.text, screen.client_name.text, screen.client_rate.text = "c-017", "River", "5.5"
     screen.save_client()
-    from wellness_app import therapist
-    from wellness_app.therapist import list_playlists
+    from wellness_app.clients import get_client, list_clients
+    from wellness_app.playlists import custom_protocols, list_playlists
 
-    obs["clients_after_save"] = [c.client_id for c in therapist.list_clients(app.store)]
+    obs["clients_after_save"] = [c.client_id for c in list_clients(app.store)]
 
     screen.show("protocols")
     await frames(3)
@@ -56,7 +56,7 @@ async def flow(app, obs: dict) -> None:
     last.mode.text = "dorian"
     screen.save_protocol()
     obs["protocol_message"] = screen.message.text
-    stored = therapist.custom_protocols(app.store)["calm-5.json"]
+    stored = custom_protocols(app.store)["calm-5.json"]
     obs["calm5_phases"] = [[p.name, p.duration_s, p.breath_rate_bpm, p.mode, p.breath_ratio.hold_in, p.palette]
                            for p in stored.phases]
     obs["calm5_source"] = stored.source
@@ -86,14 +86,14 @@ async def flow(app, obs: dict) -> None:
     screen.show("protocols")
     screen.delete_protocol("calm-5.json", None)
     obs["delete_used_message"] = screen.message.text
-    obs["protocols_after_delete"] = sorted(therapist.custom_protocols(app.store))
+    obs["protocols_after_delete"] = sorted(custom_protocols(app.store))
 
     screen.show("clients")
     await frames(3)
     obs["clients_tab_message"] = screen.message.text
     screen.playlist_spinners["c-017"].text = "evening-calm"
-    obs["assigned"] = therapist.get_client(app.store, "c-017").playlist
-    client = therapist.get_client(app.store, "c-017")
+    obs["assigned"] = get_client(app.store, "c-017").playlist
+    client = get_client(app.store, "c-017")
     exported = screen.export(client)
     bundle = json.loads(exported.read_text())
     obs["bundle_client"], obs["bundle_playlist"] = bundle["client"]["client_id"], bundle["playlist"]["name"]
@@ -110,15 +110,15 @@ async def flow(app, obs: dict) -> None:
     elsewhere.write_text(json.dumps(bundle))
     screen.import_bundle()
     obs["conflict_message"] = screen.message.text
-    obs["name_after_conflict"] = therapist.get_client(app.store, "c-019").display_name
+    obs["name_after_conflict"] = get_client(app.store, "c-019").display_name
     screen.import_bundle()  # pressed again: replace
-    obs["name_after_replace"] = therapist.get_client(app.store, "c-019").display_name
+    obs["name_after_replace"] = get_client(app.store, "c-019").display_name
 
     # a second client with the short playlist, so the render stays short
     screen.client_id.text, screen.client_name.text, screen.client_rate.text = "c-018", "Lake", ""
     screen.save_client()
     screen.playlist_spinners["c-018"].text = "first-only"
-    task = screen.render(therapist.get_client(app.store, "c-018"))
+    task = screen.render(get_client(app.store, "c-018"))
     await wait_until(lambda: screen.progress.opacity == 1, 200, "render progress shown")
     await wait_until(task.done, 20000, "render finished")
     from wellness_app.storage import data_dir
@@ -249,7 +249,7 @@ def test_therapist_flow(tmp_path):
     assert obs["stopped_complete"] is False and 4 <= obs["stopped_duration_s"] < 25, "Stop ended it early, saved"
     assert obs["stopped_client"] == "c-017" and obs["stopped_personalisation"], "stored as the client's session"
     assert obs["stopped_rating"] == 5, obs["rating_note"]
-    assert obs["bandit"] is not None, "the client's rating taught the personalisation (therapist.rate_session)"
+    assert obs["bandit"] is not None, "the client's rating taught the personalisation (rate_session)"
     assert obs["stopped_playlist"] == ["evening-calm", "0"]
     assert obs["after_complete"] == ["evening-calm, session 2 of 2", "calm-5", True, "mon, wed, fri at 19:30"]
     assert obs["due_today"][0] == obs["due_today"][1], "due today exactly when the schedule names today's weekday"

@@ -102,7 +102,7 @@ def cmd_protocols(args) -> int:
     """The built-in protocols, then the therapist's stored ones (played by their file name, e.g. calm-5.json)."""
     from therapy_profiles import builtin_protocols
     from wellness_app.storage import StorageError, open_store
-    from wellness_app.therapist import custom_protocols
+    from wellness_app.playlists import custom_protocols
 
     protocols = sorted(builtin_protocols().items())
     try:
@@ -204,11 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     protocols.set_defaults(func=cmd_protocols)
 
     from generators.model import cli as model_cli
-    from wellness_app import analyze, therapist, ui
+    from wellness_app import analyze, therapist_cli, ui
 
     model_cli.add_subcommands(sub)
     analyze.add_subcommand(sub)
-    therapist.add_subcommands(sub)
+    therapist_cli.add_subcommands(sub)
     ui.add_subcommand(sub)
     return parser
 

@@ -17,6 +17,8 @@ from therapy_profiles import ProfileError, Protocol, load_protocol
 from therapy_profiles.schema import PlaylistEntry, validate_document
 from therapy_profiles.policy import Policy
 from wellness_app.engine import SessionEngine
+from wellness_app.errors import TherapistError
+from wellness_app.personalised import personalised_protocol
 from wellness_app.record import SessionRecord
 from wellness_app.storage import StorageError, open_store
 
@@ -79,8 +81,6 @@ def _protocol_for(options: SessionOptions, store) -> tuple[Protocol, dict | None
     bandit's musical choice for this session (recorded, so the client's rating teaches the bandit)."""
     if options.client_id is None:
         return _named_protocol(options.protocol, store).scaled_to(options.minutes), None
-    from wellness_app.therapist import TherapistError, personalised_protocol  # therapist imports this module
-
     try:
         entry = options.playlist_entry or PlaylistEntry(protocol=options.protocol)
         protocol, choice = personalised_protocol(store, options.client_id, entry, explore=True, seed=options.seed)

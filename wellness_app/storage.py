@@ -23,7 +23,7 @@ Schema version 1 (``schema_version`` table), times in seconds from the session s
 - ``ratings``: every rating given (session_id, rated_at, rating 1-5); ``sessions.rating`` holds the latest.
 - ``clients`` (client_id, profile_json), ``playlists`` (name, playlist_json), ``protocols`` (file_name as
   playlists name it, e.g. ``calm-5.json``, protocol_json), ``personalisation`` (client_id, state_json):
-  validated by ``therapy_profiles`` before every write and after every read (``wellness_app.therapist``).
+  validated by ``therapy_profiles`` before every write and after every read (``wellness_app.clients``, ``playlists``, ``bundles``).
 
 A session whose recording process died is found by ``recover_incomplete()`` (run by ``Store()``): status
 ``running`` with a pid that is no longer alive becomes ``incomplete``; everything committed stays.
@@ -406,7 +406,7 @@ class Store:
         rows = self._query("SELECT rated_at, rating FROM ratings WHERE session_id = ? ORDER BY rowid", (session_id,))
         return [(r["rated_at"], r["rating"]) for r in rows]
 
-    # -- therapist documents (validated by wellness_app.therapist) -------------------------------------------
+    # -- therapist documents (validated by wellness_app.clients, playlists, bundles) -------------------------------------------
     def get_document(self, table: str, key: str) -> dict[str, Any] | None:
         """A stored client profile, playlist, protocol or personalisation state as parsed JSON (None if absent)."""
         key_column, value_column = _DOCUMENT_TABLES[table]
@@ -418,6 +418,11 @@ class Store:
         key_column, value_column = _DOCUMENT_TABLES[table]
         rows = self._query(f"SELECT {key_column}, {value_column} FROM {table} ORDER BY {key_column}")
         return {row[0]: json.loads(row[1]) for row in rows}
+
+    @staticmethod
+    def has(db: sqlite3.Connection, table: str, key_column: str, key: str) -> bool:
+        """Whether ``table`` holds a row whose ``key_column`` is ``key`` (inside a transaction)."""
+        return db.execute(f"SELECT 1 FROM {table} WHERE {key_column} = ?", (key,)).fetchone() is not None
 
     @staticmethod
     def put_document(db: sqlite3.Connection, table: str, key: str, value: dict[str, Any]) -> None:

@@ -12,7 +12,9 @@ from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
 from therapy_profiles.schema import WEEKDAYS
-from wellness_app import therapist
+from wellness_app.clients import client_playlist, get_client
+from wellness_app.errors import TherapistError
+from wellness_app.personalised import personalised_protocol
 from wellness_app.storage import StorageError, data_dir, open_store, write_private
 from wellness_app.ui import theme
 from wellness_app.ui.history import HistoryScreen
@@ -133,15 +135,15 @@ class HeartsongApp(App):
             return None
         today = today or dt.date.today()
         try:
-            client = therapist.get_client(self.store, client_id)
+            client = get_client(self.store, client_id)
             if not client.playlist:
                 return None
-            playlist = therapist.client_playlist(self.store, client)
+            playlist = client_playlist(self.store, client)
             last_index, last_date = self._last_completed(client_id, playlist.name)
             index = 0 if last_index is None else (last_index + 1) % len(playlist.sessions)
             entry = playlist.sessions[index]
-            protocol, _choice = therapist.personalised_protocol(self.store, client_id, entry, explore=False)
-        except (ValueError, therapist.TherapistError, StorageError):
+            protocol, _choice = personalised_protocol(self.store, client_id, entry, explore=False)
+        except (ValueError, TherapistError, StorageError):
             return None  # an unreadable assignment is reported on the Therapist screen, not here
         schedule = playlist.schedule
         return SessionPlan(entry.protocol, protocol.total_duration_s / 60.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
-from wellness_app import therapist
+from wellness_app.playlists import custom_protocols
 from wellness_app.ui import theme
 from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
 
@@ -40,7 +40,7 @@ class HomeScreen(Screen):
             from therapy_profiles import builtin_protocols
 
             protocols = sorted(builtin_protocols().items())
-            custom = sorted(therapist.custom_protocols(self.app.store).items())
+            custom = sorted(custom_protocols(self.app.store).items())
         except Exception as error:  # the library is optional for a quick start; say why it is missing
             self.column.add_widget(Text(f"The protocol library could not be loaded: {error}", colour=theme.NOTICE))
             return

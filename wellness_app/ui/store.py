@@ -1,6 +1,6 @@
-"""The app's few operations on the shared SQLite store that ``wellness_app.therapist`` has no single call for
+"""The app's few operations on the shared SQLite store that ``wellness_app.clients`` and ``playlists`` have no single call for
 (save a playlist from the form, edit or unassign a client, read a session back for the Summary screen);
-everything else the screens call in ``wellness_app.therapist`` and ``wellness_app.storage`` directly, as the CLI does."""
+everything else the screens call in ``wellness_app.clients``, ``playlists``, ``bundles`` and ``storage`` directly, as the CLI does."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,13 +8,8 @@ from typing import Any
 from therapy_profiles import SCHEMA_VERSION, ClientProfile, Playlist
 from therapy_profiles.schema import validate_document
 from wellness_app.storage import Store
-from wellness_app.therapist import (
-    assign_playlist,
-    custom_protocols,
-    entry_protocol,
-    get_client,
-    save_client,
-)
+from wellness_app.clients import assign_playlist, get_client, save_client
+from wellness_app.playlists import custom_protocols, entry_protocol
 
 
 def save_playlist(store: Store, data: dict[str, Any]) -> Playlist:

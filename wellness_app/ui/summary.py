@@ -7,7 +7,7 @@ from kivy.uix.screenmanager import Screen
 
 from wellness_app.ui import theme
 from wellness_app.ui.session_screen import clock_text
-from wellness_app.therapist import rate_session
+from wellness_app.personalised import rate_session
 from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
 
 # (summary key stem, what it is, unit, digits)

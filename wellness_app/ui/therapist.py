@@ -11,7 +11,11 @@ from kivy.uix.progressbar import ProgressBar
 from kivy.uix.screenmanager import Screen
 from kivy.uix.spinner import Spinner
 
-from wellness_app import therapist
+from wellness_app.bundles import ImportConflict, export_bundle, import_bundle
+from wellness_app.clients import list_clients
+from wellness_app.errors import TherapistError
+from wellness_app.playlist_render import render_playlist
+from wellness_app.playlists import custom_protocols, delete_custom_protocol, list_playlists, save_custom_protocol
 from wellness_app.storage import data_dir
 from wellness_app.ui import theme
 from wellness_app.ui.home import QUICK_PROTOCOL
@@ -126,9 +130,9 @@ class TherapistScreen(Screen):
         load.bind(on_release=lambda *_: self.import_bundle())
         bundle.add_widget(load)
         self.column.add_widget(bundle)
-        playlists = [NO_PLAYLIST] + [p.name for p in therapist.list_playlists(self.store)]
+        playlists = [NO_PLAYLIST] + [p.name for p in list_playlists(self.store)]
         self.playlist_spinners = {}
-        for client in therapist.list_clients(self.store):
+        for client in list_clients(self.store):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
             rate = f" · resonance {client.resonance_rate_bpm:g}/min" if client.resonance_rate_bpm else ""
@@ -157,7 +161,7 @@ class TherapistScreen(Screen):
                 return
         try:
             client = save_client_form(self.store, data)
-        except (ValueError, therapist.TherapistError) as error:
+        except (ValueError, TherapistError) as error:
             self.say(str(error), problem=True)
             return
         self.say(f"Saved client {client.display_name} ({client.client_id}).")
@@ -180,7 +184,7 @@ class TherapistScreen(Screen):
         """Write the client's bundle (``heartsong bundle import`` reads it on the listener's device)."""
         target = data_dir() / "exports" / f"{client.client_id}-bundle.json"
         try:
-            therapist.export_bundle(self.store, client.client_id, target)
+            export_bundle(self.store, client.client_id, target)
         except Exception as error:
             self.say(f"Export failed: {error}", problem=True)
             return None
@@ -189,18 +193,18 @@ class TherapistScreen(Screen):
 
     def import_bundle(self) -> None:
         """Validate the bundle file named in the field and store its client, playlist and protocols, all or
-        nothing (``therapist.import_bundle``). When it differs from what is stored, say so and replace only when
+        nothing (``import_bundle``). When it differs from what is stored, say so and replace only when
         Import is pressed again for the same file."""
         path = Path(self.bundle_path.text.strip())
         replace, self.replace_on_import = self.replace_on_import == path, None
         try:
-            client = therapist.import_bundle(self.store, path, replace=replace)
-        except therapist.ImportConflict as conflict:
+            client = import_bundle(self.store, path, replace=replace)
+        except ImportConflict as conflict:
             self.replace_on_import = path
             self.say(f"This bundle has a different {conflict.kind} {conflict.key!r} than the one stored here. Press "
                      "Import bundle again to replace it (the client's session history is kept).", problem=True)
             return
-        except (ValueError, therapist.TherapistError) as error:
+        except (ValueError, TherapistError) as error:
             self.say(f"Import failed: {error}", problem=True)
             return
         self.say(f"Imported {client.display_name} ({client.client_id})"
@@ -223,7 +227,7 @@ class TherapistScreen(Screen):
         save.bind(on_release=lambda *_: self.save_playlist())
         form.add_widget(save)
         self.column.add_widget(form)
-        for playlist in therapist.list_playlists(self.store):
+        for playlist in list_playlists(self.store):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
             when = (f" · {','.join(playlist.schedule.days)} at {playlist.schedule.time}" if playlist.schedule else "")
@@ -256,7 +260,7 @@ class TherapistScreen(Screen):
 
     def render(self, client) -> asyncio.Task:
         """Render the client's playlist to WAV/MIDI and an M3U offline, as the client hears it
-        (``therapist.render_playlist``), with a progress bar; returns the task."""
+        (``render_playlist``), with a progress bar; returns the task."""
         return asyncio.get_event_loop().create_task(self._render(client))
 
     async def _render(self, client) -> None:
@@ -272,7 +276,7 @@ class TherapistScreen(Screen):
 
         self.progress.height, self.progress.opacity, self.progress.value = theme.GAP, 1, 0
         try:
-            m3u = await asyncio.to_thread(therapist.render_playlist, self.store, client.client_id, folder,
+            m3u = await asyncio.to_thread(render_playlist, self.store, client.client_id, folder,
                                           on_session=progress)
             finished.append(True)
             self.say(f"Rendered {client.client_id}'s playlist to {m3u}")
@@ -294,7 +298,7 @@ class TherapistScreen(Screen):
         self.column.add_widget(Text("Built-in protocols can be copied into the form; your own are stored here and "
                                     "named in playlists by their file name, e.g. calm-5.json.",
                                     size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
-        custom = therapist.custom_protocols(self.store)
+        custom = custom_protocols(self.store)
         for name, protocol in list(builtin_protocols().items()) + list(custom.items()):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
@@ -328,18 +332,18 @@ class TherapistScreen(Screen):
     def save_protocol(self) -> None:
         form = self.protocol_form
         try:
-            file_name = therapist.save_custom_protocol(self.store, form.document(), replacing=form.editing)
-        except (ValueError, therapist.TherapistError) as error:
+            file_name = save_custom_protocol(self.store, form.document(), replacing=form.editing)
+        except (ValueError, TherapistError) as error:
             self.say(str(error), problem=True)
             return
-        form.load(therapist.custom_protocols(self.store)[file_name], editing=file_name)
+        form.load(custom_protocols(self.store)[file_name], editing=file_name)
         self.say(f"Saved {file_name}: name it in a playlist as {file_name}.")
         self.show("protocols")
 
     def delete_protocol(self, file_name: str, _protocol) -> None:
         try:
-            therapist.delete_custom_protocol(self.store, file_name)
-        except therapist.TherapistError as error:
+            delete_custom_protocol(self.store, file_name)
+        except TherapistError as error:
             self.say(str(error), problem=True)
             return
         if self.protocol_form.editing == file_name:
