@@ -7,6 +7,9 @@ The session plays through PortAudio into JACK's dummy driver (a clocked virtual 
 ``jackd`` is installed), so its underruns are the player's real ones. Without JACK (or with ``--no-sound-card``)
 the session runs in the app's ``files`` mode: the same ``run_live`` on the app's loop, paced by a wall-clock player
 that counts an underrun whenever the music was not rendered in time. Goal: >= 30 fps, 0 underruns.
+
+``--launch N`` measures instead how long the app takes from starting its process to its first frame on screen
+(Home drawn), N times, and prints the median. Goal: <= 3 s.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GOAL_FPS = 30.0
+GOAL_LAUNCH_S = 3.0
 
 
 def BareGuide():
@@ -64,13 +68,69 @@ def main() -> int:
     parser.add_argument("--ui-stall-ms", type=float, default=0.0, metavar="MS",
                         help="a busy UI: every --ui-stall-every seconds a frame blocks the app's loop this long")
     parser.add_argument("--ui-stall-every", type=float, default=1.0, metavar="S", help="(default 1 s)")
+    parser.add_argument("--launch", type=int, default=0, metavar="N",
+                        help="measure launch to first frame N times (a new process each) instead of fps")
+    parser.add_argument("--first-frame", type=float, default=None, help=argparse.SUPPRESS)  # a --launch child
     args = parser.parse_args()
+    if args.first_frame is not None:
+        return first_frame(args)
+    if args.launch:
+        return measure_launch(args)
     wants_sound_card = not (args.no_sound_card or args.bare or args.accelerated)
     if wants_sound_card and "JACK_DEFAULT_SERVER" not in os.environ:
         returncode = _in_child_with_sound_card()
         if returncode is not None:
             return returncode
     return measure(args)
+
+
+def measure_launch(args) -> int:
+    """Start the app ``args.launch`` times, each in a new process with an empty data dir (a first run), and time
+    process start to the first frame displayed."""
+    times = []
+    for _ in range(args.launch):
+        with tempfile.TemporaryDirectory(prefix="heartsong-launch-") as data:
+            env = os.environ | {"HEARTSONG_DATA_DIR": data, "XDG_CONFIG_HOME": data}
+            started = time.time()
+            child = subprocess.run([sys.executable, __file__, "--size", args.size, "--first-frame", str(started)],
+                                   env=env, capture_output=True, text=True, cwd=ROOT)
+            if child.returncode != 0:
+                print(child.stderr[-2000:], file=sys.stderr)
+                return child.returncode
+            times.append(float(child.stdout.strip().splitlines()[-1]))
+    median = statistics.median(times)
+    print(f"launch to first frame, window {args.size}: median {median:.2f} s over {len(times)} launches "
+          f"(goal {GOAL_LAUNCH_S:.0f} s, ratio {median / GOAL_LAUNCH_S:.2f}); each: "
+          + ", ".join(f"{t:.2f}" for t in times))
+    if args.json:
+        print(json.dumps({"launch_median_s": median, "launch_s": times, "size": args.size}))
+    return 0
+
+
+def first_frame(args) -> int:
+    """A --launch child: run the app, print seconds from ``args.first_frame`` (the parent's clock at spawn) to
+    the first frame displayed, and quit."""
+    size = tuple(int(v) for v in args.size.split("x"))
+    os.environ.setdefault("KIVY_HOME", str(ROOT / ".kivy"))
+    from wellness_app.ui import prepare_kivy_environment, run_app
+
+    prepare_kivy_environment(offscreen=not os.environ.get("DISPLAY"), size=size)
+    from kivy.clock import Clock
+
+    from wellness_app.ui.app import HeartsongApp
+
+    app = HeartsongApp()
+
+    async def driver(app):
+        try:
+            while Clock.frames_displayed < 1:
+                await asyncio.sleep(0.001)
+            print(f"{time.time() - args.first_frame:.3f}")
+        finally:
+            app.stop()
+
+    asyncio.run(run_app(app, driver))
+    return 0
 
 
 def _busy_wait(seconds: float) -> None:

@@ -96,3 +96,104 @@ def run_flow_subprocess(test_file: str, tmp_path: Path, timeout_s: float = 240, 
                             timeout=timeout_s, cwd=ROOT)
     assert result.returncode == 0 and out.exists(), f"UI flow failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return json.loads(out.read_text())
+
+
+# -- layout checks: what a listener would see as broken ----------------------------------------------------------
+def _visible_rect(widget):
+    """``widget``'s rectangle in window coordinates, clipped by the scroll views it sits in; None when hidden."""
+    from kivy.uix.scrollview import ScrollView
+
+    x0, y0 = widget.to_window(widget.x, widget.y)
+    x1, y1 = widget.to_window(widget.right, widget.top)
+    node = widget.parent
+    while node is not None and node is not node.parent:
+        if getattr(node, "opacity", 1) == 0:
+            return None
+        if isinstance(node, ScrollView):
+            vx0, vy0 = node.to_window(node.x, node.y)
+            vx1, vy1 = node.to_window(node.right, node.top)
+            x0, y0, x1, y1 = max(x0, vx0), max(y0, vy0), min(x1, vx1), min(y1, vy1)
+        node = node.parent
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return x0, y0, x1, y1
+
+
+def _shows_something(widget) -> bool:
+    from kivy.uix.label import Label
+
+    if widget.opacity == 0 or widget.width < 1 or widget.height < 1:
+        return False
+    return bool(widget.text.strip()) if isinstance(widget, Label) else True
+
+
+def _leaves(widget):
+    """The widgets a listener sees as separate things: labels, buttons, fields, sliders, and drawn widgets (the
+    breath guide's circle, a chart) as wholes with their own labels."""
+    from kivy.uix.label import Label
+    from kivy.uix.layout import Layout
+    from kivy.uix.scrollview import ScrollView
+    from kivy.uix.slider import Slider
+    from kivy.uix.textinput import TextInput
+
+    if isinstance(widget, (Label, Slider, TextInput)) or not widget.children:
+        yield widget
+        return
+    if not isinstance(widget, (Layout, ScrollView)):
+        yield widget  # a drawn widget (the breath guide, a chart): its area, then its own labels
+    for child in widget.children:
+        yield from _leaves(child)
+
+
+def _inside(widget, ancestor) -> bool:
+    while widget is not None and widget is not widget.parent:
+        if widget is ancestor:
+            return True
+        widget = widget.parent
+    return False
+
+
+def _broken_words(label) -> list[str]:
+    """Words of a wrapping label wider than its text box: Kivy then breaks them mid-word ("Expor t")."""
+    width = label.text_size[0] if label.text_size and label.text_size[0] else None
+    if width is None:
+        return []
+    core = label._label
+    plain = label._label.text if not label.markup else __import__("re").sub(r"\[/?[a-z]+[^\]]*\]", "", label.text)
+    return [word for word in plain.split() if core.get_extents(word)[0] > width + 1]
+
+
+def layout_problems(root, where: str) -> list[str]:
+    """What is broken on screen under ``root``: a label whose text does not fit its widget (clipped, or wider than
+    it), a word broken mid-word, and two visible widgets that overlap (neither inside the other)."""
+    from kivy.uix.label import Label
+
+    problems = []
+    shown = []
+    for widget in _leaves(root):
+        if not _shows_something(widget):
+            continue
+        rect = _visible_rect(widget)
+        if rect is None:
+            continue
+        name = f"{type(widget).__name__} {getattr(widget, 'text', '')[:40]!r}"
+        if isinstance(widget, Label) and not getattr(widget, "shorten", False):
+            widget.texture_update()
+            tw, th = widget.texture_size
+            if tw > widget.width + 2 or th > widget.height + 2:
+                problems.append(f"{where}: {name} text {tw:.0f}x{th:.0f} px does not fit its "
+                                f"{widget.width:.0f}x{widget.height:.0f} px widget")
+            for word in _broken_words(widget):
+                problems.append(f"{where}: {name} breaks the word {word!r} mid-word")
+        shown.append((name, rect, widget))
+    for i, (name_a, (ax0, ay0, ax1, ay1), a) in enumerate(shown):
+        for name_b, (bx0, by0, bx1, by1), b in shown[i + 1:]:
+            overlap_x, overlap_y = min(ax1, bx1) - max(ax0, bx0), min(ay1, by1) - max(ay0, by0)
+            if overlap_x > 1 and overlap_y > 1 and not (_inside(a, b) or _inside(b, a)):
+                problems.append(f"{where}: {name_a} at {_box(a)} overlaps {name_b} at {_box(b)}")
+    return problems
+
+
+def _box(widget) -> str:
+    x, y = widget.to_window(widget.x, widget.y)
+    return f"({x:.0f},{y:.0f} {widget.width:.0f}x{widget.height:.0f})"

@@ -143,6 +143,7 @@ class Phase(_Strict):
     """One stage of a session. ``breath_rate_bpm`` None means the guide follows the listener (iso, no lead)."""
 
     name: Slug
+    title: OneLine | None = None  # the phase's name in words for the listener, e.g. "Slowing down"
     duration_s: _ranged(1, MAX_SESSION_S, "s")
     breath_rate_bpm: BreathRate | None = None
     breath_ratio: BreathRatio = BreathRatio()
@@ -183,6 +184,7 @@ class Protocol(_Strict):
 
     schema_version: int
     name: Slug
+    title: OneLine | None = None  # the name in words for the listener, e.g. "Coherent breathing, 6 per minute"
     description: OneLine
     source: OneLine  # the published practice this protocol follows
     tonic: PitchClass | None = None  # pitch class; None lets the policy pick from its seed

@@ -59,7 +59,8 @@ class HeartsongApp(App):
         self._store = None
         self.settings = self._load_settings()
         remembered = self.settings.get("strap") or {}
-        self.sensor_spec: str | None = "virtual" if accelerated else remembered.get("spec")
+        # a first run (no strap remembered) starts with the virtual strap chosen, so Start works at once
+        self.sensor_spec: str | None = "virtual" if accelerated else remembered.get("spec", "virtual")
 
     def build(self):
         Window.clearcolor = theme.BACKGROUND
@@ -93,8 +94,7 @@ class HeartsongApp(App):
         from wellness_app.session import SessionOptions, SessionSetupError
 
         sensor = self.screens["sensor"]
-        sensor.start_button.disabled = True
-        sensor.status.text = "Preparing the music…"
+        sensor.update_start(preparing=True)
         folder = new_session_dir(Path(self.plan.protocol).stem)
         options = SessionOptions(protocol=self.plan.protocol, minutes=self.plan.minutes, out_dir=folder,
                                  sensor=self.sensor_spec or "virtual", client_id=self.plan.origin.get("client"),
@@ -104,11 +104,10 @@ class HeartsongApp(App):
             self.runner = await asyncio.to_thread(SessionRunner.create, options, accelerated_speed=self.accelerated)
         except (SessionSetupError, ValueError) as error:
             sensor.status.text = f"Cannot start: {error}"
-            sensor.start_button.disabled = False
+            sensor.update_start()
             return
         self.session_folder = folder
-        sensor.status.text = ""
-        sensor.start_button.disabled = False
+        sensor.update_start()
         self.runner.set_volume(self.screens["session"].volume.value)
         self.runner.start()
         self.go("session")
@@ -169,6 +168,19 @@ class HeartsongApp(App):
         return self._store
 
     # -- settings --------------------------------------------------------------------------------------
+    @property
+    def show_details(self) -> bool:
+        """The listener asked for the technical details (charts on a phone, tempo and mode, formulas, signal
+        strengths, file paths); plain words only by default."""
+        return bool(self.settings.get("details"))
+
+    def set_details(self, shown: bool) -> None:
+        self.save_settings(details=shown)
+        for screen in self.screens.values():
+            refresh = getattr(screen, "details_changed", None)
+            if refresh is not None:
+                refresh()
+
     def _load_settings(self) -> dict:
         """The app's settings file (active client, remembered strap); anything unreadable or mistyped is dropped."""
         try:
@@ -182,6 +194,8 @@ class HeartsongApp(App):
             settings["strap"] = None
         if not isinstance(settings.get("active_client"), (str, type(None))):
             settings["active_client"] = None
+        if not isinstance(settings.get("details"), bool):
+            settings.pop("details", None)
         if not (isinstance(settings.get("volume"), (int, float)) and 0 <= settings["volume"] <= 1):
             settings.pop("volume", None)
         return settings

@@ -7,9 +7,10 @@ from kivy.uix.screenmanager import Screen
 
 from wellness_app.trends import week_line, weekly_trends
 from wellness_app.ui import theme
+from wellness_app.ui.names import count_text, protocol_title, readable
 from wellness_app.ui.session_screen import clock_text
 from wellness_app.ui.store import session_record
-from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
+from wellness_app.ui.widgets import CalmButton, Header, LineChart, Panel, Text, scrolling_column
 
 
 WEEKS_SHOWN = 12
@@ -39,19 +40,24 @@ class HistoryScreen(Screen):
         self.refresh()
 
     def refresh(self) -> None:
+        from therapy_profiles import builtin_protocols
+
         self.sessions = self.app.store.list_sessions()
+        titles = {name: protocol_title(protocol) for name, protocol in builtin_protocols().items()}
         column = self.column
         column.clear_widgets()
         if not self.sessions:
-            column.add_widget(Text("No sessions yet. Your sessions and their trends will appear here.",
-                                   colour=theme.TEXT_MUTED))
+            column.add_widget(self._empty_state())
             return
-        column.add_widget(Text("Trends over the weeks: the last 30 s of each session; x = days since your first "
-                               "session.", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+        column.add_widget(Text(f"{count_text(len(self.sessions), 'session')}", size=theme.FONT_LARGE, bold=True))
+        column.add_widget(Text("From session to session: the last 30 s of each, by days since your first session.",
+                               size=theme.FONT_SMALL,
+                               colour=theme.TEXT_MUTED))
         self.trends = []
-        for key, title, unit, colour in (("heart_rate_bpm_end", "heart rate", "beats/min", theme.HEART),
-                                         ("rmssd_ms_end", "HRV, RMSSD", "ms", theme.INHALE)):
-            chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 2.6, title=title, y_unit=unit)
+        for key, title, unit, colour in (("heart_rate_bpm_end", "Heart rate", "beats/min", theme.HEART),
+                                         ("rmssd_ms_end", "HRV (RMSSD)", "ms", theme.INHALE)):
+            chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 2.6, title=title, y_unit=unit,
+                              x_unit="days")
             chart.series = [(trend_points(self.sessions, key), colour)]
             self.trends.append(chart)
             column.add_widget(chart)
@@ -62,19 +68,29 @@ class HistoryScreen(Screen):
         self.week_lines = [week_line(week) for week in reversed(weekly_trends(self.sessions)[-WEEKS_SHOWN:])]
         for line in self.week_lines:
             column.add_widget(Text(line))
-        column.add_widget(Text(f"{len(self.sessions)} session(s)", size=theme.FONT_LARGE, bold=True))
+        column.add_widget(Text("Sessions, newest first", size=theme.FONT_LARGE, bold=True))
         for session in self.sessions:
             s = session.summary
-            hr = (f"HR {s['heart_rate_bpm_start']:.0f}->{s['heart_rate_bpm_end']:.0f}"
-                  if s.get("heart_rate_bpm_start") and s.get("heart_rate_bpm_end") else "HR --")
-            line = (f"{session.started.astimezone():%d %b %H:%M} · {session.protocol}"
-                    + (f" · {session.client_id}" if session.client_id else "")
-                    + f" · {clock_text(s.get('duration_s', 0))} · {hr}"
-                    + (f" · {session.status}" if session.status != "complete" else "")
-                    + (f" · rated {session.rating}" if session.rating else ""))
-            row = CalmButton(line, height=theme.ROW_HEIGHT)
+            hr = (f"heart rate {s['heart_rate_bpm_start']:.0f} to {s['heart_rate_bpm_end']:.0f}"
+                  if s.get("heart_rate_bpm_start") and s.get("heart_rate_bpm_end") else "")
+            facts = [f"{session.started.astimezone():%d %b %H:%M}", clock_text(s.get("duration_s", 0)), hr,
+                     "stopped early" if session.status != "complete" else "",
+                     f"rated {session.rating}" if session.rating else "", session.client_id or ""]
+            line = f"[b]{titles.get(session.protocol, readable(session.protocol))}[/b]\n{' · '.join(f for f in facts if f)}"
+            row = CalmButton(line, height=theme.ROW_HEIGHT, fit_height=True, halign="left")
             row.bind(on_release=lambda _b, ps=session: self.open(ps))
             column.add_widget(row)
+
+    def _empty_state(self) -> Panel:
+        panel = Panel(size_hint_y=None)
+        panel.bind(minimum_height=panel.setter("height"))
+        panel.add_widget(Text("No sessions yet", size=theme.FONT_LARGE, bold=True))
+        panel.add_widget(Text("After your first session you will find it here, with how your heart rate and HRV "
+                              "change from session to session and week by week.", colour=theme.TEXT_MUTED))
+        start = CalmButton("Start a session", primary=True)
+        start.bind(on_release=lambda *_: self.app.go("home"))
+        panel.add_widget(start)
+        return panel
 
     def open(self, session) -> None:
         self.app.show_summary_of(session_record(self.app.store, session.id), session.id, session.rating,

@@ -6,6 +6,7 @@ from kivy.uix.screenmanager import Screen
 
 from wellness_app.playlists import custom_protocols
 from wellness_app.ui import theme
+from wellness_app.ui.names import minutes_text, protocol_title
 from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
 
 QUICK_PROTOCOL = "coherent-6"
@@ -35,6 +36,8 @@ class HomeScreen(Screen):
         self.column.clear_widgets()
         self.column.add_widget(self._today_panel())
         self.column.add_widget(self._quick_panel())
+        # one action in the accent colour: today's session when one is due, else the quick start
+        self.quick_start.primary = not getattr(self.start_today, "primary", False)
         self.column.add_widget(Text("Protocol library", size=theme.FONT_LARGE, bold=True))
         try:
             from therapy_profiles import builtin_protocols
@@ -48,15 +51,19 @@ class HomeScreen(Screen):
             if custom and name == custom[0][0]:
                 self.column.add_widget(Text("Your therapist's protocols", size=theme.FONT_LARGE, bold=True))
             minutes = protocol.total_duration_s / 60.0
-            row = CalmButton(f"{name}  ·  {minutes:.0f} min", height=theme.ROW_HEIGHT)
-            row.bind(on_release=lambda _b, n=name, m=minutes: self.app.plan_session(n, m, label=n))
+            title = protocol_title(protocol)
+            # one card per protocol: its title and length, its description under it
+            row = CalmButton(f"[b]{title}[/b]  ·  {minutes_text(minutes)}\n[size={theme.FONT_SMALL:.0f}]"
+                             f"{protocol.description}[/size]", height=theme.ROW_HEIGHT, fit_height=True,
+                             halign="left")
+            row.bind(on_release=lambda _b, n=name, m=minutes, t=title: self.app.plan_session(n, m, label=t))
             self.column.add_widget(row)
-            self.column.add_widget(Text(protocol.description, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
 
     def _today_panel(self) -> Panel:
         panel = Panel(size_hint_y=None)
         panel.bind(minimum_height=panel.setter("height"))
         today = self.app.todays_session()
+        self.start_today = None
         panel.add_widget(Text("Today", size=theme.FONT_LARGE, bold=True))
         if today is None:
             panel.add_widget(Text("No session is assigned. A therapist can assign a playlist; until then, start "
@@ -65,15 +72,15 @@ class HomeScreen(Screen):
         when = f" · scheduled {today.schedule}" if today.schedule else ""
         if today.done_today:
             panel.add_widget(Text("Today's session is done. Well done.", colour=theme.ACCENT))
-            panel.add_widget(Text(f"Next: {today.label}: {today.protocol_name}, {today.minutes:.3g} min{when}",
+            panel.add_widget(Text(f"Next: {today.label}: {today.protocol_name}, {minutes_text(today.minutes)}{when}",
                                   colour=theme.TEXT_MUTED))
             label, primary = "Start the next one now", False
         elif not today.due_today:
             panel.add_widget(Text(f"No session is scheduled today. Next: {today.label}: {today.protocol_name}, "
-                                  f"{today.minutes:.3g} min{when}", colour=theme.TEXT_MUTED))
+                                  f"{minutes_text(today.minutes)}{when}", colour=theme.TEXT_MUTED))
             label, primary = "Start it now", False
         else:
-            panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {today.minutes:.3g} min{when}"))
+            panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {minutes_text(today.minutes)}{when}"))
             label, primary = "Start today's session", True
         self.start_today = CalmButton(label, primary=primary)
         self.start_today.bind(on_release=lambda *_: self.app.follow_plan(today))
@@ -89,7 +96,7 @@ class HomeScreen(Screen):
         chips = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
         self.minute_buttons = {}
         for minutes in (*MINUTE_CHOICES,):
-            chip = CalmButton(f"{minutes} min", primary=minutes == self.app.quick_minutes)
+            chip = CalmButton(f"{minutes} min", selected=minutes == self.app.quick_minutes)
             chip.bind(on_release=lambda _b, m=minutes: self._choose_minutes(m))
             self.minute_buttons[minutes] = chip
             chips.add_widget(chip)
@@ -106,5 +113,5 @@ class HomeScreen(Screen):
     def _choose_minutes(self, minutes: float) -> None:
         self.app.quick_minutes = minutes
         for value, chip in self.minute_buttons.items():
-            chip.primary = value == minutes
+            chip.selected = value == minutes
         self.quick_start.text = f"Start ({self._quick_label()})"

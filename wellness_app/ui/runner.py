@@ -131,14 +131,16 @@ class SessionView:
 class SessionRunner:
     """One session for the app: start it, then read ``view()`` every frame; pause/resume/stop/volume on request."""
 
-    def __init__(self, engine, *, mode: str, player=None, speed: float = 1.0, notices: list[str] | None = None) -> None:
+    def __init__(self, engine, *, mode: str, player=None, speed: float = 1.0, notices: list[str] | None = None,
+                 detail_notices: list[str] | None = None) -> None:
         if mode not in ("live", "files", "accelerated"):
             raise ValueError(f"session mode {mode!r} is unknown: use live, files or accelerated")
         self.engine = engine
         self.mode = mode
         self.player = player
         self.speed = speed
-        self.notices = list(notices or [])
+        self.notices = list(notices or [])  # in plain words, always shown
+        self.detail_notices = list(detail_notices or [])  # the technical why (device errors, file paths): Details
         self.status = "starting"
         self.volume = 1.0
         self.error: Exception | None = None
@@ -172,11 +174,13 @@ class SessionRunner:
             return cls(engine, mode="live", player=player, notices=notices)
         except AudioDeviceError as error:
             reason = str(error).split(";")[0]
-        notices.append(f"No sound output ({reason}). The session runs in real time and the music is saved "
-                       f"to {engine.out_dir / 'session.wav'}.")
+        notices.append("No sound output was found, so the music cannot be heard; the breath guide still guides "
+                       "you and the music is saved with the session.")
         player = WallClockPlayer(engine.sample_rate)
         player.open()
-        return cls(engine, mode="files", player=player, notices=notices)
+        return cls(engine, mode="files", player=player, notices=notices,
+                   detail_notices=[f"Sound output: {reason}. Music saved to {engine.out_dir / 'session.wav'} "
+                                   "(files mode, real time)."])
 
     # -- control ------------------------------------------------------------------------------------
     def start(self) -> asyncio.Task:

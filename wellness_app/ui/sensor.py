@@ -1,5 +1,6 @@
-"""Sensor screen: scan for chest straps (and virtual ones when asked), check the chosen one over a short test
-connection (battery, skin contact, beat-to-beat intervals, ECG), remember or forget it, start."""
+"""Sensor screen: the virtual strap (chosen on a first run), chest straps found by a scan (and the Bluetooth lab's
+virtual straps with Details), a check of the chosen one over a short test connection (battery, skin contact,
+beat-to-beat intervals, ECG), remember or forget it, start; in plain words, with the technical why under Details."""
 from __future__ import annotations
 
 import asyncio
@@ -9,15 +10,24 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from wellness_app.ui import theme
-from wellness_app.ui.widgets import CalmButton, Header, Text, scrolling_column
+from wellness_app.ui.names import minutes_text
+from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, scrolling_column
 
 SCAN_TIMEOUT_S = 6.0
 LOW_BATTERY_PERCENT = 15
-BLUETOOTH_HELP = (
-    "Check that Bluetooth is switched on (Linux: `bluetoothctl power on`), that the strap "
-    "is moist and worn, and, on Android, that Heartsong may use Nearby devices and Location. "
-    "Meanwhile you can use a virtual strap."
-)
+VIRTUAL_ADVICE = "Meanwhile you can practise with the virtual strap: it needs no strap (a simulated listener)."
+
+
+def bluetooth_help(platform: str) -> str:
+    """What a listener can do about Bluetooth on ``platform`` (``kivy.utils.platform``), in plain words."""
+    permission = " and that Heartsong may use Nearby devices" if platform == "android" else ""
+    return f"Check that Bluetooth is switched on{permission}, and that the strap is moist and worn."
+
+
+def _platform() -> str:
+    from kivy.utils import platform
+
+    return platform
 
 
 @dataclass(frozen=True)
@@ -33,11 +43,18 @@ class StrapChoice:
 
     @property
     def line(self) -> str:
+        """The row in plain words: name, note and battery."""
         parts = [f"{self.name} ({self.note})" if self.note else self.name]
-        if self.rssi_dbm is not None:
-            parts.append(f"signal {self.rssi_dbm} dBm")
         if self.battery_percent is not None:
             parts.append(f"battery {self.battery_percent}%")
+        return "  ·  ".join(parts)
+
+    @property
+    def detail_line(self) -> str:
+        """The row with Details: also the signal strength and what the strap sends (RR, contact, ECG, ACC)."""
+        parts = [self.line]
+        if self.rssi_dbm is not None:
+            parts.append(f"signal {self.rssi_dbm} dBm")
         if self.badges:
             parts.append(" ".join(f"[{b}]" for b in self.badges))
         return "  ·  ".join(parts)
@@ -71,7 +88,8 @@ def checked_choice(choice: StrapChoice, check) -> StrapChoice:
     return replace(choice, battery_percent=caps.battery_percent, badges=badges)
 
 
-VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap, in-process (simulated listener)", badges=("RR", "contact"))
+VIRTUAL_STRAP = StrapChoice("virtual", "Virtual strap", badges=("RR", "contact"),
+                            note="no strap needed, a simulated listener")
 
 
 async def request_ble_permissions() -> None:
@@ -100,7 +118,8 @@ def strap_choice(info, *, virtual: bool = False) -> StrapChoice:
 
         spec = f"virtual:{STRAP_KINDS[int(info.address[-2:], 16) - 1]}"  # the lab numbers its kinds in the address
     badges = ("ECG", "ACC") if info.offers_pmd else ()
-    return StrapChoice(spec, info.name or "unnamed strap", rssi_dbm=info.rssi_dbm, badges=badges)
+    return StrapChoice(spec, info.name or "unnamed strap", rssi_dbm=info.rssi_dbm, badges=badges,
+                       note="virtual" if virtual else "")
 
 
 class SensorScreen(Screen):
@@ -108,24 +127,23 @@ class SensorScreen(Screen):
         super().__init__(name="sensor", **kwargs)
         self.app = app
         self.choices: list[StrapChoice] = []
-        self.show_virtual = True
+        self.problem_details: list[str] = []  # the technical why of a failed scan or check (Details)
+        self.checking = False
         self._scan_task: asyncio.Task | None = None
         self.check_task: asyncio.Task | None = None
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
-        root.add_widget(Header("Sensor", on_back=lambda: app.go("home")))
-        self.plan_text = Text("", size=theme.FONT_BODY, colour=theme.TEXT_MUTED)
-        root.add_widget(self.plan_text)
-        actions = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
-        self.scan_button = CalmButton("Scan for straps")
-        self.scan_button.bind(on_release=lambda *_: self.scan())
-        self.virtual_button = CalmButton("Virtual straps: shown", primary=True)
-        self.virtual_button.bind(on_release=lambda *_: self.toggle_virtual())
-        actions.add_widget(self.scan_button)
-        actions.add_widget(self.virtual_button)
-        root.add_widget(actions)
-        self.status = Text("", colour=theme.TEXT_MUTED)
-        root.add_widget(self.status)
+        self.info_button = CalmButton("Details", size_hint_x=None, width=theme.BUTTON_HEIGHT * 1.6)
+        self.info_button.bind(on_release=lambda *_: app.set_details(not app.show_details))
+        root.add_widget(Header("Sensor", on_back=lambda: app.go("home"), action=self.info_button))
         scroll, self.column = scrolling_column()
+        self.plan_text = Text("", colour=theme.TEXT_MUTED)
+        self.card = Panel(size_hint_y=None)
+        self.card.bind(minimum_height=self.card.setter("height"))
+        self.status = Text("")
+        self.card.add_widget(self.status)
+        self.details_text = Text("", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED)
+        self.scan_button = CalmButton("Scan again")
+        self.scan_button.bind(on_release=lambda *_: self.scan())
         root.add_widget(scroll)
         self.start_button = CalmButton("Start session", primary=True, disabled=True)
         self.start_button.bind(on_release=lambda *_: app.start_session())
@@ -134,18 +152,24 @@ class SensorScreen(Screen):
 
     def on_pre_enter(self, *_):
         plan = self.app.plan
-        self.plan_text.text = (f"Next: {plan.label}, {plan.minutes:g} min. Choose the strap you are wearing."
+        self.plan_text.text = (f"Next: {plan.label}, {minutes_text(plan.minutes)}. Choose the strap you are wearing."
                                if plan else "Choose the strap you are wearing.")
-        self.start_button.disabled = plan is None or self.app.sensor_spec is None
         self.rebuild()
         if not self.choices:
             self.scan()
 
-    def toggle_virtual(self) -> None:
-        self.show_virtual = not self.show_virtual
-        self.virtual_button.text = f"Virtual straps: {'shown' if self.show_virtual else 'hidden'}"
-        self.virtual_button.primary = self.show_virtual
+    def details_changed(self) -> None:
         self.rebuild()
+
+    def update_start(self, preparing: bool = False) -> None:
+        """Start is enabled when a session is planned and a strap is chosen and checked; its words say which
+        of those is missing."""
+        reason = ("Preparing the music…" if preparing else
+                  "Choose a session on Home first" if self.app.plan is None else
+                  "Choose a strap to start" if self.app.sensor_spec is None else
+                  "Checking the strap…" if self.checking else "")
+        self.start_button.disabled = bool(reason)
+        self.start_button.text = reason or "Start session"
 
     def scan(self) -> None:
         if self._scan_task is not None and not self._scan_task.done():
@@ -156,25 +180,30 @@ class SensorScreen(Screen):
     async def _scan(self) -> None:
         from biosignals.sources import scan_straps
 
-        self.status.text = f"Scanning for straps (up to {SCAN_TIMEOUT_S:.0f} s)…"
-        problems = []
+        self.status.text = f"Looking for straps nearby (up to {SCAN_TIMEOUT_S:.0f} s)…"
+        self.problem_details = []
         self.choices = []
+        self.rebuild()
+        bluetooth_off = False
         try:
             await request_ble_permissions()
             self.choices += [strap_choice(i) for i in await scan_straps(virtual=False, timeout=SCAN_TIMEOUT_S)]
-        except Exception as error:  # BLE errors vary by platform: show the one-line reason and the way on
-            reason = str(error).split(":")[0]  # the rest of a SensorError is command-line advice
-            problems.append(f"{reason}. {BLUETOOTH_HELP}")
-        if self.show_virtual:
-            try:
-                lab = await scan_straps(virtual=True, timeout=1.0)
-                self.choices += [strap_choice(i, virtual=True) for i in lab]
-            except Exception as error:
-                problems.append(f"Virtual Bluetooth straps unavailable: {error}")
+        except Exception as error:  # BLE errors vary by platform: a plain line, the error itself under Details
+            bluetooth_off = True
+            self.problem_details.append(f"Scan: {error}")
+        try:
+            lab = await scan_straps(virtual=True, timeout=1.0)
+            self.choices += [strap_choice(i, virtual=True) for i in lab]
+        except Exception as error:
+            self.problem_details.append(f"Bluetooth lab (virtual straps): {error}")
         real = sum(1 for c in self.choices if not c.spec.startswith("virtual"))
-        self.status.text = " ".join(problems) or (
-            f"Found {real} strap(s) nearby." if real else
-            "No strap found nearby. Wear the strap (moisten the electrodes) and scan again.")
+        if bluetooth_off:
+            self.status.text = (f"Bluetooth is not available, so no strap can be found. "
+                                f"{bluetooth_help(_platform())} {VIRTUAL_ADVICE}")
+        elif real:
+            self.status.text = f"Found {real} strap{'s' if real > 1 else ''} nearby: choose yours."
+        else:
+            self.status.text = f"No strap found nearby. Wear the strap (moisten the electrodes) and scan again. {VIRTUAL_ADVICE}"
         self.scan_button.disabled = False
         self.rebuild()
 
@@ -185,32 +214,46 @@ class SensorScreen(Screen):
         return StrapChoice(strap["spec"], strap["name"], note="last used") if strap else None
 
     def rebuild(self) -> None:
-        self.column.clear_widgets()
-        shown = [c for c in self.choices if self.show_virtual or not c.spec.startswith("virtual")]
-        shown += [VIRTUAL_STRAP] if self.show_virtual else []
+        """The plan, the card saying where things stand, then the straps: the virtual strap first (what works
+        everywhere), straps found nearby, the lab's virtual straps with Details."""
+        details = self.app.show_details
+        self.info_button.selected = details
+        column = self.column
+        column.clear_widgets()
+        column.add_widget(self.plan_text)
+        column.add_widget(self.card)
+        if self.details_text.parent is not None:
+            self.card.remove_widget(self.details_text)
+        self.details_text.text = "\n".join(self.problem_details) if details else ""
+        if self.details_text.text:
+            self.card.add_widget(self.details_text)
+        found = [c for c in self.choices if details or not c.spec.startswith("virtual:")]
+        shown = [VIRTUAL_STRAP, *found]
         remembered = self.remembered
         if remembered is not None and remembered.spec not in {c.spec for c in shown}:
             shown.insert(0, remembered)
-        if not shown:
-            self.column.add_widget(Text("No straps to show.", colour=theme.TEXT_MUTED))
         for choice in shown:
-            row = CalmButton(choice.line, primary=choice.spec == self.app.sensor_spec, height=theme.ROW_HEIGHT)
+            row = CalmButton(choice.detail_line if details else choice.line, selected=choice.spec == self.app.sensor_spec,
+                             height=theme.ROW_HEIGHT, fit_height=True)
             row.bind(on_release=lambda _b, c=choice: self.select(c))
-            self.column.add_widget(row)
+            column.add_widget(row)
+        column.add_widget(self.scan_button)
         if remembered is not None:
             forget = CalmButton(f"Forget {remembered.name}")
             forget.bind(on_release=lambda *_: self.forget())
-            self.column.add_widget(forget)
+            column.add_widget(forget)
+        self.update_start()
 
     def select(self, choice: StrapChoice | None) -> None:
         """Choose a strap; a Bluetooth one is checked over a short test connection and remembered."""
         self.app.sensor_spec = choice.spec if choice else None
-        self.start_button.disabled = self.app.plan is None or choice is None
-        self.rebuild()
-        if choice is not None and choice.spec != VIRTUAL_STRAP.spec:
-            self.start_button.disabled = True
+        self.checking = choice is not None and choice.spec != VIRTUAL_STRAP.spec
+        if choice is not None and choice.spec == VIRTUAL_STRAP.spec:
+            self.status.text = "The virtual strap is ready: a simulated listener, so you can try a session."
+        if self.checking:
             self.status.text = f"Connecting to {choice.name} to check it (a few seconds)…"
             self.check_task = asyncio.get_event_loop().create_task(self._check(choice))
+        self.rebuild()
 
     def forget(self) -> None:
         remembered = self.remembered
@@ -226,15 +269,17 @@ class SensorScreen(Screen):
 
         try:
             check = await check_strap(choice.spec)
-        except Exception as error:  # BLE errors vary by platform: the one-line reason and the way on
-            check, problem = None, f"{str(error).split(':')[0]}. {BLUETOOTH_HELP}"
+        except Exception as error:  # BLE errors vary by platform: a plain line, the error itself under Details
+            check, problem = None, error
         if self.app.sensor_spec != choice.spec:
             return  # the listener chose another strap meanwhile; that one's check reports
+        self.checking = False
         if check is None:
-            self.status.text = problem
+            self.status.text = f"{choice.name} could not be checked. {bluetooth_help(_platform())}"
+            self.problem_details = [f"Check: {problem}"]
+            self.app.sensor_spec = None
         else:
             self.choices = [checked_choice(c, check) if c.spec == choice.spec else c for c in self.choices]
             self.status.text = check_summary(choice.name, check)
             self.app.save_settings(strap={"spec": choice.spec, "name": choice.name})
-        self.start_button.disabled = self.app.plan is None
         self.rebuild()

@@ -1,4 +1,5 @@
-"""Session screen: the breath guide in phase with the music, live heart and breath, charts and the controls."""
+"""Session screen: the breath guide in phase with the music, live heart and breath, and the controls; the charts
+and the technical lines (tempo, mode, the coherence formula) behind Details on a phone."""
 from __future__ import annotations
 
 import asyncio
@@ -9,13 +10,18 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
-from kivy.uix.slider import Slider
 
 from wellness_app.ui import theme
-from wellness_app.ui.widgets import BreathGuide, CalmButton, CoherenceMeter, LineChart, Stat, Tachogram, Text
+from wellness_app.ui.names import phase_title
+from wellness_app.ui.widgets import (BreathGuide, CalmButton, CalmSlider, CoherenceMeter, LineChart, Stat, Tachogram,
+                                     Text, scrolling_column)
 
 CHART_REFRESH_S = 0.5  # charts change slowly; redrawing them twice a second keeps frames cheap
 COHERENCE_DEFINITION = "coherence, HeartMath-style: peak/(total-peak) power, last 64 s (full gauge: 3)"
+COHERENCE_PLAIN = "coherence: how evenly your heart rate rises and falls with your breath"
+# seconds of beats each figure needs before it can be shown; until then it reads "measuring…" with the time left
+READY_AFTER_S = {"heart rate": 10.0, "breathing": 40.0, "coherence": 64.0}
+MEASURING = "measuring…"
 COHERENCE_GAUGE_FULL = 3.0  # ratio at which the gauge is full: a well-paced resonance breather reaches it
 EYES_CLOSED_DIM = 0.2  # bright enough to follow through half-closed eyes, dark enough to rest them
 
@@ -31,6 +37,14 @@ def clock_text(seconds: float) -> str:
 
 def _number(value: float | None, digits: int = 0) -> str:
     return "--" if value is None else f"{value:.{digits}f}"
+
+
+def measuring_hint(what: str, elapsed_s: float) -> str | None:
+    """"about 30 s" while ``what`` (a READY_AFTER_S key) is still being measured, None once it should be known."""
+    left = READY_AFTER_S[what] - elapsed_s
+    if left <= -30:
+        return None  # well past the time it needs: a missing value now means no clear signal, shown as --
+    return f"about {max(5, 5 * round(left / 5)):.0f} s" if left > 0 else "almost ready"
 
 
 class EyesClosedOverlay(FloatLayout):
@@ -82,62 +96,103 @@ class SessionScreen(Screen):
         self.body = BoxLayout(spacing=theme.GAP)
         self.guide = BreathGuide(size_hint=(1, 1))
         self.side = BoxLayout(orientation="vertical", spacing=theme.GAP)
-        stats = BoxLayout(spacing=theme.GAP, size_hint_y=None, height=Stat.HEIGHT)
-        self.hr_stat = Stat("heart rate, beats/min\n(mean of the last 10 s)", colour=theme.HEART)
+        self.side.bind(minimum_height=lambda side, h: side.size_hint_y is None and setattr(side, "height", h))
+        self.stats = BoxLayout(spacing=theme.GAP, size_hint_y=None, height=Stat.HEIGHT)
+        self.hr_stat = Stat("heart rate, beats/min", colour=theme.HEART)
         self.breath_stat = Stat("breathing, breaths/min", colour=theme.BREATH)
-        stats.add_widget(self.hr_stat)
-        stats.add_widget(self.breath_stat)
-        self.side.add_widget(stats)
-        self.coherence = CoherenceMeter(size_hint_y=None, definition=COHERENCE_DEFINITION,
-                                        maximum=COHERENCE_GAUGE_FULL)
+        self.stats.add_widget(self.hr_stat)
+        self.stats.add_widget(self.breath_stat)
+        self.side.add_widget(self.stats)
+        self.coherence = CoherenceMeter(size_hint_y=None, definition=COHERENCE_PLAIN, maximum=COHERENCE_GAUGE_FULL)
         self.side.add_widget(self.coherence)
-        self.tachogram = Tachogram(size_hint_y=0.35)
-        self.breath_chart = LineChart(size_hint_y=0.35, title="breathing (lavender) vs guide (green)",
-                                      y_unit="breaths/min")
-        self.side.add_widget(self.tachogram)
-        self.side.add_widget(self.breath_chart)
+        self.tachogram = Tachogram()
+        self.breath_chart = LineChart(title="Breathing", y_unit="breaths/min", x_unit="min", x_scale=60.0,
+                                      legend=[("you", theme.BREATH), ("guide", theme.INHALE)])
+        self.charts = (self.tachogram, self.breath_chart)
+        # a phone with Details: the guide above a scrolling column of the numbers and charts
+        self.side_scroll, self.side_column = scrolling_column()
         self.body.add_widget(self.guide)
         self.body.add_widget(self.side)
         root.add_widget(self.body)
 
-        self.controls = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
-        volume_row = BoxLayout(spacing=theme.GAP)
-        volume_row.add_widget(Label(text="Volume", font_size=theme.FONT_SMALL, color=theme.TEXT_MUTED,
-                                    size_hint_x=None, width=theme.BUTTON_HEIGHT * 1.3))
-        self.volume = Slider(min=0, max=1, value=app.settings.get("volume", 1.0),
-                             cursor_size=(theme.BUTTON_HEIGHT * 0.5,) * 2)
+        self.volume = CalmSlider(min=0, max=1, value=app.settings.get("volume", 1.0))
         self.volume.bind(value=lambda _s, v: app.runner and app.runner.set_volume(v))
-        volume_row.add_widget(self.volume)
-        buttons = BoxLayout(spacing=theme.GAP)
+        self.volume_row = BoxLayout(spacing=theme.GAP, size_hint_y=None, height=theme.BUTTON_HEIGHT)
+        self.volume_row.add_widget(Text("Volume", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED, fit_height=False,
+                                        size_hint_x=None, width=theme.BUTTON_HEIGHT * 1.2))
+        self.volume_row.add_widget(self.volume)
         self.pause_button = CalmButton("Pause")
         self.pause_button.bind(on_release=lambda *_: self.toggle_pause())
         self.stop_button = CalmButton("Stop")
         self.stop_button.bind(on_release=lambda *_: self.stop())
         self.eyes_button = CalmButton("Eyes closed")
         self.eyes_button.bind(on_release=lambda *_: self.eyes_closed(True))
-        for button in (self.pause_button, self.stop_button, self.eyes_button):
-            button.size_hint_y = 1
-            buttons.add_widget(button)
-        self.controls.add_widget(volume_row)
-        self.controls.add_widget(buttons)
+        self.details_button = CalmButton("Details")
+        self.details_button.bind(on_release=lambda *_: app.set_details(not app.show_details))
+        self.buttons = BoxLayout(spacing=theme.GAP, size_hint_y=None, height=theme.BUTTON_HEIGHT)
+        self.controls = BoxLayout(orientation="vertical", size_hint_y=None, spacing=theme.GAP)
+        self.controls.bind(minimum_height=self.controls.setter("height"))
         root.add_widget(self.controls)
         self.layer.add_widget(root)
         self.add_widget(self.layer)
-        self.bind(size=self._arrange)
+        self.bind(size=self.arrange)
 
-    def _arrange(self, *_):
-        """Side by side on a landscape window; guide above the numbers on a portrait phone."""
-        portrait = self.height > self.width
+    @property
+    def portrait(self) -> bool:
+        return self.height > self.width
+
+    def arrange(self, *_):
+        """Side by side on a landscape window, charts beside the guide; on a portrait phone the guide fills the
+        screen above the numbers, and the charts (and the technical lines) come with Details."""
+        portrait, details = self.portrait, self.app.show_details
+        charts = details or not portrait
+        stacked = portrait and details
         self.body.orientation = "vertical" if portrait else "horizontal"
-        self.guide.size_hint = (1, 0.36) if portrait else (0.48, 1)
-        self.side.size_hint = (1, 0.64) if portrait else (0.52, 1)
-        # a phone has room for one chart: the tachogram; breathing vs target stays in the breathing caption
-        if portrait and self.breath_chart.parent is self.side:
-            self.side.remove_widget(self.breath_chart)
-        elif not portrait and self.breath_chart.parent is None:
-            self.side.add_widget(self.breath_chart)
-        self.controls.orientation = "vertical" if portrait else "horizontal"
-        self.controls.height = theme.BUTTON_HEIGHT * 2 + theme.GAP if portrait else theme.BUTTON_HEIGHT
+        for widget in (self.stats, self.coherence, *self.charts):
+            if widget.parent is not None:
+                widget.parent.remove_widget(widget)
+        self.body.clear_widgets()
+        self.body.add_widget(self.guide)
+        self.body.add_widget(self.side_scroll if stacked else self.side)
+        column = self.side_column if stacked else self.side
+        for widget in (self.stats, self.coherence, *(self.charts if charts else ())):
+            column.add_widget(widget)
+        for chart in self.charts:
+            chart.size_hint_y, chart.height = (None, theme.ROW_HEIGHT * 2.4) if stacked else (1, chart.height)
+        if stacked:
+            self.guide.size_hint = (1, 0.42)
+            self.side_scroll.size_hint = (1, 0.58)
+        elif portrait:
+            self.guide.size_hint = (1, 1)
+            self.side.size_hint = (1, None)
+            self.side.height = self.side.minimum_height
+        else:
+            self.guide.size_hint, self.side.size_hint = (0.48, 1), (0.52, 1)
+        self.coherence.definition = COHERENCE_DEFINITION if details else COHERENCE_PLAIN
+        self.details_button.selected = details
+        self.hr_stat.caption = "heart rate, beats/min" + (" (mean, last 10 s)" if details else "")
+        self.controls.clear_widgets()
+        for widget in (self.volume_row, self.details_button):
+            if widget.parent is not None:
+                widget.parent.remove_widget(widget)
+        self.buttons.clear_widgets()
+        buttons = (self.pause_button, self.stop_button, self.eyes_button)
+        if portrait:  # the volume and Details on one line, the session's buttons on the next
+            self.details_button.size_hint_x, self.details_button.width = None, theme.BUTTON_HEIGHT * 1.8
+            self.volume_row.add_widget(self.details_button)
+            self.controls.add_widget(self.volume_row)
+            rows = buttons
+        else:
+            self.details_button.size_hint_x = 1
+            rows = (self.volume_row, *buttons, self.details_button)
+        for widget in rows:
+            self.buttons.add_widget(widget)
+        self.controls.add_widget(self.buttons)
+        self.update_frame()
+
+    def details_changed(self) -> None:
+        self.arrange()
+        self.update_charts()
 
     def on_enter(self, *_):
         self._ending = False
@@ -163,28 +218,42 @@ class SessionScreen(Screen):
                 guide.inhale_fraction = view.inhale_fraction
                 guide.phase = view.guide_phase
         state = view.state
-        _set(self.hr_stat, "value", _number(state.heart_rate_bpm))
-        breathing = _number(state.breathing_rate_bpm, 1)
-        target = _number(view.guide_rate_bpm, 1)
-        _set(self.breath_stat, "value", breathing)
-        _set(self.breath_stat, "caption", f"breathing, breaths/min · guide {target}")
+        elapsed = view.elapsed_s
+        guide = _number(view.guide_rate_bpm, 1)
+        self._show_stat(self.hr_stat, _number(state.heart_rate_bpm), "heart rate", elapsed, "")
+        self._show_stat(self.breath_stat, _number(state.breathing_rate_bpm, 1), "breathing", elapsed,
+                        f"guide {guide}" if view.guide_rate_bpm is not None else "")
         self.coherence.value = state.coherence
+        hint = measuring_hint("coherence", elapsed)
+        _set(self.coherence, "waiting", f"{MEASURING} {hint}" if hint and state.coherence is None else "")
         status = {"paused": "Paused · ", "stopping": "Ending gently · "}.get(view.status, "")
-        _set(self.phase_label, "text", f"{status}{(view.protocol_phase or 'starting').replace('-', ' ')}")
+        protocol = runner.engine.policy.protocol
+        _set(self.phase_label, "text", f"{status}{phase_title(protocol, view.protocol_phase)}")
         _set(self.time_label, "text", f"{clock_text(view.time_left_s)} left")
-        if view.tempo_bpm is not None:
+        details = self.app.show_details
+        if view.tempo_bpm is not None and details:
             _set(self.music_label, "text", f"music {view.tempo_bpm:.0f} beats/min, {view.music_mode} · "
                                            f"guide {view.guide_rate_bpm:.1f} breaths/min · {view.mode} mode")
+        elif not details:
+            _set(self.music_label, "text", "")
         # the sensor's line is kept even when empty, so the breath guide never jumps as the signal goes and returns
         sensor_line = SIGNAL_LOST_NOTICE if view.signal_lost else SIGNAL_BACK_NOTICE if view.signal_back else " "
-        _set(self.notice, "text", "\n".join([*view.notices, sensor_line]))
+        notices = [*view.notices, *(runner.detail_notices if details else ())]
+        _set(self.notice, "text", "\n".join([*notices, sensor_line]))
         if runner.done and not self._ending:
             self._ending = True
             self.app.show_summary()
 
+    @staticmethod
+    def _show_stat(stat: Stat, value: str, what: str, elapsed_s: float, note: str) -> None:
+        """A figure, or "measuring…" and the time it still needs while it cannot be known yet."""
+        hint = measuring_hint(what, elapsed_s) if value == "--" else None
+        _set(stat, "value", MEASURING if hint else value)
+        _set(stat, "note", hint or note)
+
     def update_charts(self, _dt=0.0) -> None:
         runner = self.app.runner
-        if runner is None:
+        if runner is None or self.tachogram.parent is None:
             return
         self.tachogram.show_beats(runner.beats(), runner.session_t())
         rows = runner.seconds()[-600:]

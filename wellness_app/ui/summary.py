@@ -1,28 +1,59 @@
-"""Summary screen: before and after, the session's charts, and the 1-5 rating that feeds personalisation."""
+"""Summary screen: one sentence of what changed, the 1-5 rating that feeds personalisation, before and after, and
+the session's charts."""
 from __future__ import annotations
 
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.gridlayout import GridLayout
 from kivy.uix.screenmanager import Screen
 
-from wellness_app.ui import theme
-from wellness_app.ui.session_screen import clock_text
 from wellness_app.personalised import rate_session
+from wellness_app.ui import theme
+from wellness_app.ui.names import protocol_title
+from wellness_app.ui.session_screen import clock_text
 from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
 
-# (summary key stem, what it is, unit, digits)
+# (summary key stem, what it is, unit, digits, shown only with Details)
 BEFORE_AFTER = (
-    ("heart_rate_bpm", "Heart rate", "beats/min", 0),
-    ("rmssd_ms", "HRV (RMSSD)", "ms", 0),
-    ("breathing_rate_bpm", "Breathing", "breaths/min", 1),
-    ("guide_rate_bpm", "Guide", "breaths/min", 1),
-    ("tempo_bpm", "Music tempo", "beats/min", 0),
+    ("heart_rate_bpm", "Heart rate", "beats/min", 0, False),
+    ("rmssd_ms", "HRV (RMSSD)", "ms", 0, False),
+    ("breathing_rate_bpm", "Breathing", "breaths/min", 1, False),
+    ("guide_rate_bpm", "Guide", "breaths/min", 1, True),
+    ("tempo_bpm", "Music tempo", "beats/min", 0, True),
 )
 RATINGS = ("1 · worse", "2", "3 · same", "4", "5 · much better")
+# the before and after windows are the first and last 30 s (wellness_app.record): shorter, they overlap
+MIN_COMPARED_S = 120.0
 
 
 def _fmt(value, digits: int) -> str:
     return "--" if value is None else f"{value:.{digits}f}"
+
+
+def change_sentence(summary: dict) -> str:
+    """What changed from the first 30 s to the last 30 s, in one plain sentence, e.g. "Heart rate 3 beats/min
+    lower, HRV 12 % higher, breathing slowed from 12 to 6.5 per minute." A session shorter than
+    ``MIN_COMPARED_S`` is said to be too short to compare."""
+    if summary.get("duration_s", 0) < MIN_COMPARED_S:
+        return (f"This session was too short to compare before and after: that needs at least "
+                f"{MIN_COMPARED_S / 60:.0f} minutes.")
+    parts = []
+    hr = (summary.get("heart_rate_bpm_start"), summary.get("heart_rate_bpm_end"))
+    if None not in hr:
+        change = round(hr[1] - hr[0])
+        parts.append(f"heart rate {abs(change)} beats/min {'lower' if change < 0 else 'higher'}" if change
+                     else "heart rate unchanged")
+    hrv = (summary.get("rmssd_ms_start"), summary.get("rmssd_ms_end"))
+    if None not in hrv and hrv[0] > 0:
+        change = round(100 * (hrv[1] / hrv[0] - 1))
+        parts.append(f"HRV {abs(change)} % {'higher' if change > 0 else 'lower'}" if change else "HRV unchanged")
+    breath = (summary.get("breathing_rate_bpm_start"), summary.get("breathing_rate_bpm_end"))
+    if None not in breath:
+        start, end = (round(v * 2) / 2 for v in breath)  # to the nearest half breath
+        parts.append(f"breathing stayed at about {end:g} per minute" if start == end else
+                     f"breathing {'slowed' if end < start else 'quickened'} from {start:g} to {end:g} per minute")
+    if not parts:
+        return "The strap's signal was not clear enough to compare before and after."
+    sentence = ", ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 class SummaryScreen(Screen):
@@ -33,76 +64,94 @@ class SummaryScreen(Screen):
         self.app = app
         self.session_id: int | None = None
         self.rating: int | None = None
+        self.record: dict | None = None
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
         root.add_widget(Header("Summary", on_back=lambda: app.go(self.back_to)))
-        scroll, self.column = scrolling_column()
-        root.add_widget(scroll)
-        done = CalmButton("Done", primary=True)
-        done.bind(on_release=lambda *_: app.go(self.back_to))
-        root.add_widget(done)
+        self.scroll, self.column = scrolling_column()
+        root.add_widget(self.scroll)
+        self.done_button = CalmButton("Done", primary=True)
+        self.done_button.bind(on_release=lambda *_: app.go(self.back_to))
+        root.add_widget(self.done_button)
         self.add_widget(root)
         self.back_to = "home"
+
+    def details_changed(self) -> None:
+        if self.record is not None:
+            self.show(self.record, self.session_id, self.rating, self.back_to)
 
     def show(self, record: dict, session_id: int | None, rating: int | None = None, back_to: str = "home") -> None:
         """``record``: protocol, summary and seconds; ``session_id``: its row in the store (None: nothing was
         stored, e.g. it ended before its first second, so it cannot be rated)."""
-        self.session_id, self.rating, self.back_to = session_id, rating, back_to
+        self.record, self.session_id, self.rating, self.back_to = record, session_id, rating, back_to
         summary = record["summary"]
         column = self.column
         column.clear_widgets()
-        name = record.get("protocol", {}).get("name", "session")
+        column.add_widget(Text(change_sentence(summary), size=theme.FONT_LARGE, bold=True))
         state = "complete" if summary.get("complete") else "stopped early"
-        column.add_widget(Text(f"{name} · {clock_text(summary.get('duration_s', 0))} · {state} · "
-                               f"{summary.get('beats', 0)} beats", size=theme.FONT_LARGE, bold=True))
-        column.add_widget(Text(f"Before and after: {summary.get('summary_windows', '')}.", size=theme.FONT_SMALL,
-                               colour=theme.TEXT_MUTED))
-        table = GridLayout(cols=3, size_hint_y=None, row_default_height=theme.ROW_HEIGHT * 0.7,
-                           row_force_default=True, spacing=(theme.GAP, 0))
-        table.bind(minimum_height=table.setter("height"))
-        for text in ("", "before", "after"):
-            table.add_widget(Text(text, colour=theme.TEXT_MUTED, fit_height=False))
-        self.after_values = {}
-        for key, label, unit, digits in BEFORE_AFTER:
-            before, after = summary.get(f"{key}_start"), summary.get(f"{key}_end")
-            table.add_widget(Text(f"{label}, {unit}", fit_height=False))
-            table.add_widget(Text(_fmt(before, digits), size=theme.FONT_LARGE, fit_height=False))
-            table.add_widget(Text(_fmt(after, digits), size=theme.FONT_LARGE, bold=True, fit_height=False))
-            self.after_values[key] = after
-        column.add_widget(table)
-
+        column.add_widget(Text(f"{protocol_title(record.get('protocol', {}))} · "
+                               f"{clock_text(summary.get('duration_s', 0))} · {state}", colour=theme.TEXT_MUTED))
+        self._rating(column, rating)
+        self._table(column, summary)
         seconds = record.get("seconds", [])
-        hr_chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 3, title="heart rate over the session",
-                             y_unit="beats/min")
+        hr_chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 3, title="Heart rate", y_unit="beats/min",
+                             x_unit="min", x_scale=60.0)
         hr_chart.series = [([(r["t_s"], r["heart_rate_bpm"]) for r in seconds], theme.HEART)]
-        breath_chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 3,
-                                 title="breathing (lavender) vs guide (green)", y_unit="breaths/min")
+        breath_chart = LineChart(size_hint_y=None, height=theme.ROW_HEIGHT * 3, title="Breathing",
+                                 y_unit="breaths/min", x_unit="min", x_scale=60.0,
+                                 legend=[("you", theme.BREATH), ("guide", theme.INHALE)])
         breath_chart.series = [([(r["t_s"], r["guide_rate_bpm"]) for r in seconds], theme.INHALE),
                                ([(r["t_s"], r["breathing_rate_bpm"]) for r in seconds], theme.BREATH)]
         self.charts = (hr_chart, breath_chart)
         column.add_widget(hr_chart)
         column.add_widget(breath_chart)
+        self.scroll.scroll_y = 1  # a summary always opens at its sentence, also when chosen far down in History
 
-        column.add_widget(Text("How do you feel compared with before?", size=theme.FONT_LARGE, bold=True))
-        column.add_widget(Text("Your rating helps Heartsong choose music for you next time.", size=theme.FONT_SMALL,
-                               colour=theme.TEXT_MUTED))
-        row = GridLayout(cols=5, size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+    def _rating(self, column, rating: int | None) -> None:
+        column.add_widget(Text("How do you feel compared with before?", bold=True))
+        row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
         self.rating_buttons = []
-        for value, label in enumerate(RATINGS, start=1):
-            button = CalmButton(label.split(" · ")[0], primary=value == rating)
+        for value in range(1, len(RATINGS) + 1):
+            button = CalmButton(str(value), selected=value == rating)
             button.bind(on_release=lambda _b, v=value: self.rate(v))
             self.rating_buttons.append(button)
             row.add_widget(button)
         column.add_widget(row)
-        self.rating_note = Text("1 = worse · 3 = the same · 5 = much better", size=theme.FONT_SMALL,
-                                colour=theme.TEXT_MUTED)
+        self.rating_note = Text("1 = worse · 3 = the same · 5 = much better. Your rating helps Heartsong choose "
+                                "music for you next time.", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED)
         column.add_widget(self.rating_note)
+
+    def _table(self, column, summary: dict) -> None:
+        """Before and after (first and last 30 s): a row per figure, its name wrapping in a wide first column."""
+        column.add_widget(Text("Before and after", bold=True))
+        details = self.app.show_details
+        self.after_values = {}
+        for key, label, unit, digits, technical in (("", "", "", 0, False), *BEFORE_AFTER):
+            if technical and not details:
+                continue
+            row = BoxLayout(size_hint_y=None, height=theme.ROW_HEIGHT * 0.8, spacing=theme.GAP)
+            if not key:
+                cells = [Text("", fit_height=False), *(Text(w, colour=theme.TEXT_MUTED, fit_height=False, halign="right")
+                                                       for w in ("before", "after"))]
+                row.height = theme.FONT_BODY * 1.6
+            else:
+                before, after = summary.get(f"{key}_start"), summary.get(f"{key}_end")
+                self.after_values[key] = after
+                cells = [Text(f"{label}\n[size={theme.FONT_SMALL:.0f}]{unit}[/size]", fit_height=False),
+                         Text(_fmt(before, digits), size=theme.FONT_LARGE, fit_height=False, halign="right"),
+                         Text(_fmt(after, digits), size=theme.FONT_LARGE, bold=True, fit_height=False, halign="right")]
+            for cell, share in zip(cells, (0.5, 0.25, 0.25)):
+                cell.size_hint_x = share
+                row.add_widget(cell)
+            column.add_widget(row)
+        column.add_widget(Text(f"Before and after: {summary.get('summary_windows', '')}.", size=theme.FONT_SMALL,
+                               colour=theme.TEXT_MUTED))
 
     def rate(self, value: int) -> None:
         """Save the rating with the session in the store, as ``heartsong rate`` does: for a client's session
         played with a personalisation choice the client's bandit learns from it, else only the rating is kept."""
         self.rating = value
         for index, button in enumerate(self.rating_buttons, start=1):
-            button.primary = index == value
+            button.selected = index == value
         if self.session_id is None:
             self.rating_note.text = "This session was too short to be saved, so it cannot be rated."
             return

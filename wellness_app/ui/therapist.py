@@ -14,7 +14,6 @@ from kivy.uix.spinner import Spinner
 from wellness_app.bundles import ImportConflict, export_bundle, import_bundle
 from wellness_app.clients import list_clients
 from wellness_app.errors import TherapistError
-from wellness_app.playlist_render import render_playlist
 from wellness_app.playlists import custom_protocols, delete_custom_protocol, list_playlists, save_custom_protocol
 from wellness_app.storage import data_dir
 from wellness_app.ui import theme
@@ -264,6 +263,8 @@ class TherapistScreen(Screen):
         return asyncio.get_event_loop().create_task(self._render(client))
 
     async def _render(self, client) -> None:
+        from wellness_app.playlist_render import render_playlist  # the session engine: imported when first used
+
         folder = data_dir() / "renders" / client.client_id
         finished = []
 
