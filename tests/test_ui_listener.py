@@ -30,7 +30,8 @@ async def flow(app, obs: dict) -> None:
     sensor = app.screens["sensor"]
     await wait_until(lambda: not sensor.scan_button.disabled, 2000, "scan finished")
     obs["sensor_status"] = sensor.status.text
-    obs["sensor_rows"] = [row.text for row in sensor.column.children[::-1]]
+    obs["sensor_rows"] = [row.text for row in sensor.column.children[::-1] if hasattr(row, "text")]
+    obs["sensor_choices"] = [choice.line for choice in sensor.choices]
     obs["shots"].append(await shot("sensor"))
     sensor.select(VIRTUAL_STRAP)
     press(sensor.start_button)
@@ -38,6 +39,7 @@ async def flow(app, obs: dict) -> None:
 
     screen = app.screens["session"]
     screen.volume.value = 0.6
+    app.set_details(True)  # the tempo line and both charts
     samples = []
     paused = {}
     while app.manager.current == "session":
@@ -91,7 +93,7 @@ async def flow(app, obs: dict) -> None:
     obs["bar_starts_s"] = [decision["t_s"] for decision in record["decisions"]]
     obs["wav_bytes"] = (app.session_folder / "session.wav").stat().st_size
     obs["shots"].append(await shot("summary"))
-    press(summary.children[0].children[0])  # Done
+    press(summary.done_button)
     await wait_until(lambda: app.manager.current == "home", 50, "back Home")
     app.go("history")
     await frames(5)
@@ -114,7 +116,8 @@ def _is_number(text: str) -> bool:
 def test_listener_flow(tmp_path):
     obs = run_flow_subprocess(__file__, tmp_path)
     assert obs["mode"] == "accelerated"
-    assert any(row.startswith("Virtual HRS Strap") for row in obs["sensor_rows"]), "lab straps listed when asked for"
+    assert any(row.startswith("Virtual HRS Strap (virtual)") for row in obs["sensor_choices"]), "lab straps, marked"
+    assert any(row.startswith("Virtual strap") for row in obs["sensor_rows"]), "the virtual strap is offered"
     assert "Bluetooth" in obs["sensor_status"], "no adapter here: the screen says so and how to go on"
 
     samples = obs["samples"]

@@ -91,6 +91,12 @@ async def flow(app, obs: dict) -> None:
     await look("summary-from-history")
     app.go("therapist")
     therapist = app.screens["therapist"]
+    await frames(3)
+    therapist.client_id.text, therapist.client_name.text = "bad id!", "River"
+    therapist.save_client()
+    obs["client_error"] = therapist.field_errors["client_id"].text
+    therapist.client_id.text = "c-017"
+    therapist.save_client()  # a client, so its row of actions (Edit, Export, Render, Use here) is walked too
     for tab in ("clients", "playlists", "protocols"):
         therapist.show(tab)
         await frames(3)
@@ -145,6 +151,8 @@ def test_every_screen_fits(tmp_path, size):
     assert obs["summary_from_history_scroll"] == 1, "a summary opened from History starts at the top"
     assert any(t == "1 session" for t in obs["history"]), obs["history"]
     assert any("No sessions yet" in t for t in obs["history_empty"])
+    assert obs["client_error"].startswith("Client id") and "letters" in obs["client_error"], obs["client_error"]
+    assert "pattern" not in obs["client_error"], "the schema's regex is not shown"
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ async def flow(app, obs: dict) -> None:
     obs["checking_status"] = sensor.status.text
     await wait_until(sensor.check_task.done, 3000, "H10 checked")
     obs["h10_status"] = sensor.status.text
-    obs["h10_row"] = next(c.line for c in sensor.choices if c.spec == "virtual:h10")
+    obs["h10_row"] = next(c.detail_line for c in sensor.choices if c.spec == "virtual:h10")
+    obs["h10_plain_row"] = next(c.line for c in sensor.choices if c.spec == "virtual:h10")
     obs["start_enabled_after"] = not sensor.start_button.disabled
     obs["shots"] = [await shot("sensor-checked")]
     settings = app.settings_path
@@ -40,7 +41,7 @@ async def flow(app, obs: dict) -> None:
     sensor.select(choices["virtual:hr-only"])
     await wait_until(sensor.check_task.done, 3000, "HR-only strap checked")
     obs["hr_only_status"] = sensor.status.text
-    obs["hr_only_row"] = next(c.line for c in sensor.choices if c.spec == "virtual:hr-only")
+    obs["hr_only_row"] = next(c.detail_line for c in sensor.choices if c.spec == "virtual:hr-only")
 
     forget = next(w for w in sensor.column.children if getattr(w, "text", "").startswith("Forget"))
     obs["forget_text"] = forget.text
@@ -60,6 +61,7 @@ def test_sensor_check_remember_forget(tmp_path):
     assert status.startswith("Polar H10 0A1B2C3D: heart rate ") and status.endswith("battery 87%. Ready."), status
     assert 45 <= int(status.split("heart rate ")[1].split()[0]) <= 110
     assert "battery 87%" in obs["h10_row"] and obs["h10_row"].endswith("[RR] [contact] [ECG] [ACC]"), obs["h10_row"]
+    assert obs["h10_plain_row"] == "Polar H10 0A1B2C3D (virtual)  ·  battery 87%", "plain by default, marked virtual"
     assert obs["start_enabled_after"]
     assert obs["settings_strap"] == {"spec": "virtual:h10", "name": "Polar H10 0A1B2C3D"}
     assert obs["settings_mode"] == 0o600, "settings name the listener's strap and client: user-only"
@@ -69,7 +71,7 @@ def test_sensor_check_remember_forget(tmp_path):
     assert obs["forget_text"] == "Forget Virtual HR-only Strap"
     strap, spec, start_disabled, status = obs["after_forget"]
     assert strap is None and spec is None and start_disabled and status.startswith("Forgotten.")
-    assert obs["next_launch_after_forget"] is None
+    assert obs["next_launch_after_forget"] == "virtual", "without a remembered strap the virtual one is chosen"
     assert all(Path(p).stat().st_size > 10_000 for p in obs["shots"])
 
 

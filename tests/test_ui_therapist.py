@@ -156,6 +156,7 @@ async def flow(app, obs: dict) -> None:
     await wait_until(lambda: session.last_view is not None and session.last_view.elapsed_s > 4, 3000, "4 s played")
     obs["live_mode"] = app.runner.mode
     obs["live_notice"] = session.notice.text
+    obs["live_detail_notices"] = app.runner.detail_notices
     obs["shots"].append(await shot("session-files-mode"))
     press(session.stop_button)
     await wait_until(lambda: app.manager.current == "summary", 3000, "Summary after Stop")
@@ -207,7 +208,7 @@ async def flow(app, obs: dict) -> None:
 
 def test_therapist_flow(tmp_path):
     obs = run_flow_subprocess(__file__, tmp_path)
-    assert "client_id" in obs["bad_client_message"], obs["bad_client_message"]
+    assert obs["bad_client_message"].startswith("Client id: use letters"), obs["bad_client_message"]
     assert obs["clients_after_save"] == ["c-017"]
     assert obs["form_title"] == "New protocol, starting from coherent-6"
     assert obs["form_phases"] == ["settle", "slow-down", "resonance", "ending"]
@@ -245,7 +246,8 @@ def test_therapist_flow(tmp_path):
     assert abs(obs["today"]["minutes"] - 0.5) < 1e-6 and obs["today"]["origin"]["client"] == "c-017"
     assert obs["live_mode"] in ("files", "live")
     if obs["live_mode"] == "files":
-        assert "No sound output" in obs["live_notice"] and "session.wav" in obs["live_notice"]
+        assert "No sound output" in obs["live_notice"] and "session.wav" not in obs["live_notice"], "plain words"
+        assert "session.wav" in obs["live_detail_notices"][0], "the file's path with Details"
     assert obs["stopped_complete"] is False and 4 <= obs["stopped_duration_s"] < 25, "Stop ended it early, saved"
     assert obs["stopped_client"] == "c-017" and obs["stopped_personalisation"], "stored as the client's session"
     assert obs["stopped_rating"] == 5, obs["rating_note"]

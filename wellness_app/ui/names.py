@@ -34,3 +34,24 @@ def minutes_text(minutes: float) -> str:
 def count_text(count: int, noun: str) -> str:
     """'1 session', '3 sessions'."""
     return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+# the schema's rules in a form's words (the validators' messages name patterns and lengths)
+PLAIN_RULES = (
+    ("string should match pattern '^[A-Za-z0-9_-]{1,64}$'", "use letters, digits, - and _ only (no spaces), up to 64"),
+    ("string should have at least 1 character", "this cannot be empty"),
+)
+
+
+def plain_error(message: str, fields: dict[str, str]) -> tuple[str | None, str]:
+    """A validator's one line, e.g. "client profile: client_id = 'bad id!' is not allowed (string should match
+    pattern ...)", as (the form field it names or None, the problem in plain words with the field's caption)."""
+    detail = message.split(": ", 1)[-1]
+    key = next((k for k in fields if detail.startswith(f"{k} =") or detail.startswith(f"{k}:")), None)
+    plain = detail
+    for rule, words in PLAIN_RULES:
+        if rule in plain:
+            plain = plain.split(" is not allowed")[0].split(" = ")[0] + ": " + words
+    if key is not None:
+        plain = fields[key] + plain.removeprefix(key)
+    return key, plain[:1].upper() + plain[1:]

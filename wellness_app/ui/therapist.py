@@ -18,19 +18,24 @@ from wellness_app.playlists import custom_protocols, delete_custom_protocol, lis
 from wellness_app.storage import data_dir
 from wellness_app.ui import theme
 from wellness_app.ui.home import QUICK_PROTOCOL
+from wellness_app.ui.names import count_text, minutes_text, phase_title, plain_error, protocol_title
 from wellness_app.ui.protocol_form import ProtocolForm
 from wellness_app.ui.store import save_client_form, save_playlist, set_playlist
-from wellness_app.ui.widgets import CalmButton, Header, Panel, Text, captioned, choice, field, scrolling_column
+from wellness_app.ui.widgets import ButtonRow, CalmButton, Header, Panel, Text, captioned, choice, field, scrolling_column
 
 NO_PLAYLIST = "no playlist"
 
 
-def _move(widget, parent) -> None:
-    """Re-home a form field under its label (the fields keep their text while the tab is rebuilt)."""
-    if widget.parent is not None:
-        widget.parent.remove_widget(widget)
+def _move(widget, parent, error: Text | None = None) -> None:
+    """Re-home a form field under its label, with its error line under it (the fields keep their text while the
+    tab is rebuilt)."""
+    for child in (widget, error):
+        if child is not None and child.parent is not None:
+            child.parent.remove_widget(child)
     parent.add_widget(Text(widget.hint_text, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
     parent.add_widget(widget)
+    if error is not None:
+        parent.add_widget(error)
 
 
 def parse_sessions(text: str) -> list[dict]:
@@ -62,7 +67,7 @@ class TherapistScreen(Screen):
         tabs = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
         self.tab_buttons = {}
         for tab in ("clients", "playlists", "protocols"):
-            button = CalmButton(tab.capitalize())
+            button = CalmButton(tab.capitalize(), selected=tab == self.tab)
             button.bind(on_release=lambda _b, t=tab: self.show(t))
             self.tab_buttons[tab] = button
             tabs.add_widget(button)
@@ -76,7 +81,12 @@ class TherapistScreen(Screen):
         self.add_widget(root)
 
         self.client_id, self.client_name, self.client_rate = field("client id, e.g. c-017"), field(
-            "display name (pseudonym)"), field("resonance rate, breaths/min (optional, 4-7.5)")
+            "display name (pseudonym)"), field("resonance rate, breaths/min (optional, 4-7.5)", input_filter="float")
+        # the client form's fields by the schema's names, each with its error line under it
+        self.client_fields = {"client_id": (self.client_id, "Client id"),
+                              "display_name": (self.client_name, "Display name"),
+                              "resonance_rate_bpm": (self.client_rate, "Resonance rate")}
+        self.field_errors = {key: Text("", size=theme.FONT_SMALL, colour=theme.NOTICE) for key in self.client_fields}
         self.playlist_name = field("playlist name, e.g. evening-calm")
         self.playlist_spinners: dict[str, Spinner] = {}
         self.playlist_sessions = field("sessions: protocol[:minutes], ... e.g. coherent-6:10, coherent-6:15")
@@ -103,7 +113,7 @@ class TherapistScreen(Screen):
             self.say("")
         self.tab = tab
         for name, button in self.tab_buttons.items():
-            button.primary = name == tab
+            button.selected = name == tab
         self.column.clear_widgets()
         try:
             {"clients": self._clients, "playlists": self._playlists, "protocols": self._protocols}[tab]()
@@ -115,8 +125,8 @@ class TherapistScreen(Screen):
         form = Panel(size_hint_y=None)
         form.bind(minimum_height=form.setter("height"))
         form.add_widget(Text("Create or edit a client", size=theme.FONT_LARGE, bold=True))
-        for widget in (self.client_id, self.client_name, self.client_rate):
-            _move(widget, form)
+        for key, (widget, _caption) in self.client_fields.items():
+            _move(widget, form, self.field_errors[key])
         save = CalmButton("Save client", primary=True)
         save.bind(on_release=lambda *_: self.save_client())
         form.add_widget(save)
@@ -141,13 +151,13 @@ class TherapistScreen(Screen):
             spinner.bind(text=lambda _s, value, c=client.client_id: self.assign(c, value))
             self.playlist_spinners[client.client_id] = spinner
             panel.add_widget(captioned("playlist", spinner))
-            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
+            buttons = []
             for label, action in (("Edit", self.edit_client), ("Export", self.export), ("Render", self.render),
                                   ("Use here", self.use_here)):
                 button = CalmButton(label)
                 button.bind(on_release=lambda _b, a=action, c=client: a(c))
-                row.add_widget(button)
-            panel.add_widget(row)
+                buttons.append(button)
+            panel.add_widget(ButtonRow(buttons))
             self.column.add_widget(panel)
 
     def save_client(self) -> None:
@@ -158,10 +168,15 @@ class TherapistScreen(Screen):
             except ValueError:
                 self.say("resonance rate must be a number of breaths/min, e.g. 5.5", problem=True)
                 return
+        for error_line in self.field_errors.values():
+            error_line.text = ""
         try:
             client = save_client_form(self.store, data)
         except (ValueError, TherapistError) as error:
-            self.say(str(error), problem=True)
+            key, plain = plain_error(str(error), {k: caption for k, (_w, caption) in self.client_fields.items()})
+            if key is not None:
+                self.field_errors[key].text = plain
+            self.say(plain, problem=True)
             return
         self.say(f"Saved client {client.display_name} ({client.client_id}).")
         self.show("clients")
@@ -247,7 +262,7 @@ class TherapistScreen(Screen):
         except ValueError as error:
             self.say(str(error), problem=True)
             return
-        self.say(f"Saved playlist {playlist.name} ({len(playlist.sessions)} session(s)).")
+        self.say(f"Saved playlist {playlist.name} ({count_text(len(playlist.sessions), 'session')}).")
         self.show("playlists")
 
     def edit_playlist(self, playlist) -> None:
@@ -303,21 +318,22 @@ class TherapistScreen(Screen):
         for name, protocol in list(builtin_protocols().items()) + list(custom.items()):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
-            panel.add_widget(Text(f"{name} · {protocol.total_duration_s / 60:.0f} min", bold=True))
-            panel.add_widget(Text(protocol.description, size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
-            phases = " -> ".join(
-                f"{p.name} {p.duration_s / 60:.0f} min" + (f" @ {p.breath_rate_bpm:.1f}/min" if p.breath_rate_bpm else "")
-                for p in protocol.phases)
+            panel.add_widget(Text(f"{protocol_title(protocol)} · {minutes_text(protocol.total_duration_s / 60)}",
+                                  bold=True))
+            panel.add_widget(Text(f"{name} · {protocol.description}", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+            phases = " → ".join(
+                f"{phase_title(protocol, p.name)} {minutes_text(p.duration_s / 60)}"
+                + (f" at {p.breath_rate_bpm:g}/min" if p.breath_rate_bpm else "") for p in protocol.phases)
             panel.add_widget(Text(phases, size=theme.FONT_SMALL))
-            row = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
             actions = [("Copy", self.copy_protocol)]
             if name in custom:
                 actions += [("Edit", self.edit_protocol), ("Delete", self.delete_protocol)]
+            buttons = []
             for label, action in actions:
                 button = CalmButton(label)
                 button.bind(on_release=lambda _b, a=action, n=name, p=protocol: a(n, p))
-                row.add_widget(button)
-            panel.add_widget(row)
+                buttons.append(button)
+            panel.add_widget(ButtonRow(buttons))
             self.column.add_widget(panel)
 
     def copy_protocol(self, name: str, protocol) -> None:

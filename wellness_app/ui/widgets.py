@@ -142,8 +142,16 @@ class ButtonRow(GridLayout):
         self.cols = count if fit >= count else 2 if fit >= 2 else 1
 
 
+def positive_number(text: str, from_undo: bool) -> str:
+    """A TextInput filter for numbers that cannot be negative: digits and one decimal point, nothing else."""
+    return "".join(c for c in text if c.isdigit() or c == ".")
+
+
 def field(hint: str, **kwargs) -> TextInput:
-    """A one-line text field in the app's style; ``hint`` shows while it is empty."""
+    """A one-line text field in the app's style; ``hint`` shows while it is empty. ``input_filter="float"`` is
+    taken as a number that cannot be negative (a minus sign is refused as typed)."""
+    if kwargs.get("input_filter") == "float":
+        kwargs["input_filter"] = positive_number
     return TextInput(hint_text=hint, multiline=False, font_size=theme.FONT_BODY, size_hint_y=None,
                      height=theme.BUTTON_HEIGHT, background_color=theme.SURFACE_RAISED, foreground_color=theme.TEXT,
                      hint_text_color=theme.TEXT_MUTED, cursor_color=theme.ACCENT, padding=[theme.GAP] * 2,
