@@ -146,7 +146,7 @@ def test_listener_flow(tmp_path):
     assert max(expansions) > 0.9 and min(expansions) < 0.1, "the circle grew and shrank"
     assert late[-1]["tachogram_points"] >= 20, "tachogram drew the beats"
     early = [s for s in samples if s["elapsed_s"] < 60]
-    assert all(s["coherence_text"] == "--" for s in early), "no coherence before 64 s of beats: shown as --"
+    assert all(s["coherence_text"].startswith("measuring") for s in early), "no coherence before 64 s of beats"
     final = [s for s in samples if s["elapsed_s"] > 80]
     assert final and all(_is_number(s["coherence_text"]) for s in final), "then a number (its definition beside it)"
     assert 0 <= float(final[-1]["coherence_text"]) < 20

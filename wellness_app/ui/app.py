@@ -43,6 +43,23 @@ class SessionPlan:
     schedule: str = ""  # the playlist's schedule in words, e.g. "mon, wed, fri at 19:30" ("" when unscheduled)
 
 
+SCREENS = {screen.NAME: screen for screen in (HomeScreen, SensorScreen, SessionScreen, SummaryScreen, HistoryScreen,
+                                               TherapistScreen)}
+
+
+class Screens(dict):
+    """The app's screens by name, each built (and added to the screen manager) the first time it is asked for."""
+
+    def __init__(self, app) -> None:
+        super().__init__()
+        self.app = app
+
+    def __missing__(self, name: str):
+        screen = self[name] = SCREENS[name](self.app)
+        self.app.manager.add_widget(screen)
+        return screen
+
+
 class HeartsongApp(App):
     """``accelerated``: None for real time, or a speed factor (virtual strap only; see ``runner``)."""
 
@@ -65,17 +82,15 @@ class HeartsongApp(App):
     def build(self):
         Window.clearcolor = theme.BACKGROUND
         self.manager = ScreenManager(transition=FadeTransition(duration=0.2))
-        self.screens = {}
-        for screen_class in (HomeScreen, SensorScreen, SessionScreen, SummaryScreen, HistoryScreen, TherapistScreen):
-            screen = screen_class(self)
-            self.screens[screen.name] = screen
-            self.manager.add_widget(screen)
+        self.screens = Screens(self)
+        self.screens["home"]  # the others are built when first shown: the first frame comes sooner
         return self.manager
 
     # -- navigation ----------------------------------------------------------------------------------
     def go(self, name: str) -> None:
         if name != "session" and self.manager.current == "session" and self.runner and not self.runner.done:
             return  # a running session is left only through Stop, so it never ends by accident
+        self.screens[name]
         self.manager.current = name
 
     def plan_session(self, protocol: str, minutes: float, *, label: str) -> None:
@@ -118,7 +133,7 @@ class HeartsongApp(App):
         self.save_settings(volume=round(self.screens["session"].volume.value, 3))
         record = self.runner.engine.record
         self.screens["summary"].show(record.to_json(), record.session_id)
-        self.manager.current = "summary"
+        self.manager.current = "summary"  # (the session has ended: go() would refuse while it was running)
 
     def show_summary_of(self, record: dict, session_id: int, rating: int | None, back_to: str) -> None:
         self.screens["summary"].show(record, session_id, rating, back_to=back_to)

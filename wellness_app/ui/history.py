@@ -26,8 +26,10 @@ def trend_points(sessions, key: str) -> list[tuple[float, float | None]]:
 
 
 class HistoryScreen(Screen):
+    NAME = "history"
+
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(name="history", **kwargs)
+        super().__init__(name=self.NAME, **kwargs)
         self.app = app
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
         root.add_widget(Header("History", on_back=lambda: app.go("home")))

@@ -14,8 +14,10 @@ MINUTE_CHOICES = (3, 5, 10, 20)
 
 
 class HomeScreen(Screen):
+    NAME = "home"
+
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(name="home", **kwargs)
+        super().__init__(name=self.NAME, **kwargs)
         self.app = app
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
         root.add_widget(Header("Heartsong"))

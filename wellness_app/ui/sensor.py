@@ -123,8 +123,10 @@ def strap_choice(info, *, virtual: bool = False) -> StrapChoice:
 
 
 class SensorScreen(Screen):
+    NAME = "sensor"
+
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(name="sensor", **kwargs)
+        super().__init__(name=self.NAME, **kwargs)
         self.app = app
         self.choices: list[StrapChoice] = []
         self.problem_details: list[str] = []  # the technical why of a failed scan or check (Details)

@@ -71,8 +71,10 @@ class EyesClosedOverlay(FloatLayout):
 
 
 class SessionScreen(Screen):
+    NAME = "session"
+
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(name="session", **kwargs)
+        super().__init__(name=self.NAME, **kwargs)
         self.app = app
         self._frame_event = None
         self._chart_event = None

@@ -58,9 +58,11 @@ def change_sentence(summary: dict) -> str:
 
 class SummaryScreen(Screen):
     """Shows one stored session (``show(record, session_id)``), whether it just ended or comes from History."""
+    NAME = "summary"
+
 
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(name="summary", **kwargs)
+        super().__init__(name=self.NAME, **kwargs)
         self.app = app
         self.session_id: int | None = None
         self.rating: int | None = None

@@ -58,8 +58,10 @@ def sessions_text(playlist) -> str:
 
 
 class TherapistScreen(Screen):
+    NAME = "therapist"
+
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(name="therapist", **kwargs)
+        super().__init__(name=self.NAME, **kwargs)
         self.app = app
         self.tab = "clients"
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
