@@ -122,7 +122,7 @@ def test_extra_field_lists_the_allowed_ones(tmp_path):
     data = builtin_data("coherent-6")
     data["phases"][0]["colour"] = "blue"
     with pytest.raises(ProfileError, match=r"^protocol file c\.toml: phases\[0\]\.colour is not a known field "
-                                           r"\(allowed: name, duration_s, breath_rate_bpm, .*palette\)$"):
+                                           r"\(allowed: name, title, duration_s, breath_rate_bpm, .*palette\)$"):
         load_protocol(write_toml(tmp_path / "c.toml", data))
     data = builtin_data("coherent-6")
     data["phases"][1]["tempo"]["swing"] = 0.6
