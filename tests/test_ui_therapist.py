@@ -68,16 +68,33 @@ async def flow(app, obs: dict) -> None:
 
     screen.show("playlists")
     await frames(3)
-    screen.playlist_name.text = "evening-calm"
-    screen.playlist_sessions.text = "coherent-6:0.5, calm-5.json:10"
-    screen.playlist_days.text, screen.playlist_time.text = "mon,wed,fri", "19:30"
+    form = screen.playlist_form
+    obs["protocol_choices"] = form.rows[0].protocol.values
+    form.name.text = "evening-calm"
+    form.rows[0].protocol.choose("coherent-6")
+    form.rows[0].minutes.text = "0.5"
+    form.add_entry("coherent-6", None)
+    form.rows[1].protocol.choose("calm-5.json")  # picked by its title, stored by its file name
+    await frames(2)  # a new field takes typing once it has been laid out
+    form.rows[1].minutes.insert_text("-10")  # typed: the minus sign is refused
+    obs["typed_negative"] = form.rows[1].minutes.text
+    obs["typed_negative"] = form.rows[1].minutes.text
+    for day in ("mon", "wed", "fri"):
+        press(form.day_chips[day])
+    form.hour.choose("19")
+    form.minute.choose("30")
     screen.save_playlist()
     obs["playlist_message"] = screen.message.text
-    screen.playlist_name.text, screen.playlist_sessions.text = "broken", "no-such-protocol"
-    screen.playlist_days.text = screen.playlist_time.text = ""
+    form.name.text = "broken"
+    form.rows[0].minutes.text = "0.1"
     screen.save_playlist()
     obs["bad_playlist_message"] = screen.message.text
-    screen.playlist_name.text, screen.playlist_sessions.text = "first-only", "coherent-6:0.5"
+    obs["bad_playlist_field"] = form.rows[0].error.text
+    form.name.text = "first-only"
+    form.rows[0].minutes.text = "0.5"
+    form.remove_entry(form.rows[1])
+    for day in ("mon", "wed", "fri"):
+        press(form.day_chips[day])
     screen.save_playlist()
     obs["playlists"] = [p.name for p in list_playlists(app.store)]
     screen.column.parent.scroll_y = 0  # the stored playlists, under the form
@@ -229,7 +246,10 @@ def test_therapist_flow(tmp_path):
     assert obs["protocols_after_delete"] == ["calm-5.json"], "a protocol in use is not deleted"
     assert obs["playlists"] == ["evening-calm", "first-only"], "the bad playlist was not stored"
     assert obs["playlist_message"].startswith("Saved playlist evening-calm (2 session")
-    assert "no-such-protocol" in obs["bad_playlist_message"]
+    assert obs["bad_playlist_message"].startswith("Session 1: Minutes: 0.1 is out of range"), obs["bad_playlist_message"]
+    assert obs["bad_playlist_field"].startswith("Minutes: 0.1 is out of range"), "the error sits by its field"
+    assert obs["typed_negative"] == "10", "a minus sign is refused as typed"
+    assert "Coherent breathing, 6 per minute" in obs["protocol_choices"], "protocols are picked by their titles"
     assert obs["assigned"] == "evening-calm"
     assert obs["bundle_client"] == "c-017" and obs["bundle_playlist"] == "evening-calm"
     assert obs["bundle_protocols"] == ["calm-5.json"], "the bundle carries the custom protocol its playlist uses"

@@ -18,7 +18,8 @@ from wellness_app.playlists import custom_protocols, delete_custom_protocol, lis
 from wellness_app.storage import data_dir
 from wellness_app.ui import theme
 from wellness_app.ui.home import QUICK_PROTOCOL
-from wellness_app.ui.names import count_text, minutes_text, phase_title, plain_error, protocol_title
+from wellness_app.ui.names import count_text, minutes_text, phase_title, plain_error, protocol_title, readable
+from wellness_app.ui.playlist_form import PlaylistForm
 from wellness_app.ui.protocol_form import ProtocolForm
 from wellness_app.ui.store import save_client_form, save_playlist, set_playlist
 from wellness_app.ui.widgets import ButtonRow, CalmButton, Header, Panel, Text, captioned, choice, field, scrolling_column
@@ -38,23 +39,20 @@ def _move(widget, parent, error: Text | None = None) -> None:
         parent.add_widget(error)
 
 
-def parse_sessions(text: str) -> list[dict]:
-    """'coherent-6:10, resonance-assessment' -> playlist entries (protocol, optional minutes override)."""
-    entries = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, minutes = item.partition(":")
-        entry = {"protocol": name.strip()}
-        if minutes.strip():
-            try:
-                entry["overrides"] = {"minutes": float(minutes)}
-            except ValueError:
-                raise ValueError(f"session {item!r}: minutes must be a number, e.g. coherent-6:10") from None
-        entries.append(entry)
-    return entries
+def sessions_text(playlist, titles: dict[str, str]) -> str:
+    """A playlist's sessions in words, e.g. "Coherent breathing, 6 per minute (10 min) → Calm 5"."""
+    return " → ".join(titles.get(e.protocol, readable(e.protocol)) + (f" ({minutes_text(e.overrides.minutes)})"
+                      if e.overrides.minutes else "") for e in playlist.sessions)
 
 
-def sessions_text(playlist) -> str:
-    return ", ".join(e.protocol + (f":{e.overrides.minutes:g}" if e.overrides.minutes else "") for e in playlist.sessions)
+def protocol_titles(store) -> dict[str, str]:
+    """Every protocol a playlist can name (built-in name or stored file name) -> its title; the therapist's own
+    say so."""
+    from therapy_profiles import builtin_protocols
+
+    titles = {name: protocol_title(p) for name, p in builtin_protocols().items()}
+    titles |= {name: f"{protocol_title(p)} (yours)" for name, p in custom_protocols(store).items()}
+    return titles
 
 
 class TherapistScreen(Screen):
@@ -89,11 +87,8 @@ class TherapistScreen(Screen):
                               "display_name": (self.client_name, "Display name"),
                               "resonance_rate_bpm": (self.client_rate, "Resonance rate")}
         self.field_errors = {key: Text("", size=theme.FONT_SMALL, colour=theme.NOTICE) for key in self.client_fields}
-        self.playlist_name = field("playlist name, e.g. evening-calm")
         self.playlist_spinners: dict[str, Spinner] = {}
-        self.playlist_sessions = field("sessions: protocol[:minutes], ... e.g. coherent-6:10, coherent-6:15")
-        self.playlist_days = field("days (optional): mon,wed,fri")
-        self.playlist_time = field("time (optional): 19:30")
+        self.playlist_form: PlaylistForm | None = None  # built on first showing the tab (it lists the protocols)
         self.bundle_path = field("bundle file from another device, e.g. /media/usb/c-017-bundle.json")
         self.replace_on_import: Path | None = None  # the bundle a second Import press may replace from
         self.protocol_form = ProtocolForm(on_problem=lambda text: self.say(text, problem=True))
@@ -234,45 +229,43 @@ class TherapistScreen(Screen):
 
     # -- playlists ------------------------------------------------------------------------------------
     def _playlists(self) -> None:
-        form = Panel(size_hint_y=None)
-        form.bind(minimum_height=form.setter("height"))
-        form.add_widget(Text("Create or edit a playlist", size=theme.FONT_LARGE, bold=True))
-        for widget in (self.playlist_name, self.playlist_sessions, self.playlist_days, self.playlist_time):
-            _move(widget, form)
-        save = CalmButton("Save playlist", primary=True)
-        save.bind(on_release=lambda *_: self.save_playlist())
-        form.add_widget(save)
+        titles = protocol_titles(self.store)
+        form = self.playlist_form
+        if form is None or form.protocols != titles:  # a protocol was added or deleted: offer the new list
+            kept = form.document() if form is not None else None
+            form = self.playlist_form = PlaylistForm(titles)
+            form.save_button.bind(on_release=lambda *_: self.save_playlist())
+            if kept is not None:
+                form.name.text = kept["name"]
+        if form.parent is not None:
+            form.parent.remove_widget(form)
         self.column.add_widget(form)
         for playlist in list_playlists(self.store):
             panel = Panel(size_hint_y=None)
             panel.bind(minimum_height=panel.setter("height"))
-            when = (f" · {','.join(playlist.schedule.days)} at {playlist.schedule.time}" if playlist.schedule else "")
+            when = (f" · {', '.join(playlist.schedule.days)} at {playlist.schedule.time}" if playlist.schedule else "")
             panel.add_widget(Text(f"{playlist.name}{when}", bold=True))
-            panel.add_widget(Text(sessions_text(playlist), size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
+            panel.add_widget(Text(sessions_text(playlist, titles), size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
             edit = CalmButton("Edit")
             edit.bind(on_release=lambda _b, p=playlist: self.edit_playlist(p))
             panel.add_widget(edit)
             self.column.add_widget(panel)
 
     def save_playlist(self) -> None:
+        form = self.playlist_form
         try:
-            data = {"name": self.playlist_name.text.strip(), "sessions": parse_sessions(self.playlist_sessions.text)}
-            days = [d.strip().lower() for d in self.playlist_days.text.split(",") if d.strip()]
-            if days or self.playlist_time.text.strip():
-                data["schedule"] = {"days": days, "time": self.playlist_time.text.strip()}
-            playlist = save_playlist(self.store, data)
-        except ValueError as error:
-            self.say(str(error), problem=True)
+            playlist = save_playlist(self.store, form.document())
+        except (ValueError, TherapistError) as error:
+            self.say(form.show_error(str(error)), problem=True)
             return
+        form.show_error("")
         self.say(f"Saved playlist {playlist.name} ({count_text(len(playlist.sessions), 'session')}).")
         self.show("playlists")
 
     def edit_playlist(self, playlist) -> None:
-        self.playlist_name.text = playlist.name
-        self.playlist_sessions.text = sessions_text(playlist)
-        self.playlist_days.text = ",".join(playlist.schedule.days) if playlist.schedule else ""
-        self.playlist_time.text = playlist.schedule.time if playlist.schedule else ""
-        self.say(f"Editing {playlist.name}: change the fields and press Save playlist.")
+        self.playlist_form.load(playlist)
+        self.column.parent.scroll_y = 1
+        self.say(f"Editing {playlist.name}: change the sessions or the schedule and press Save playlist.")
 
     def render(self, client) -> asyncio.Task:
         """Render the client's playlist to WAV/MIDI and an M3U offline, as the client hears it

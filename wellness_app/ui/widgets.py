@@ -126,7 +126,7 @@ def fitting_font_size(text: str, width: float, size: float, *, markup: bool = Fa
 
 
 class ButtonRow(GridLayout):
-    """Buttons side by side; on a narrow screen two to a line (never narrower than ``min_width`` px each)."""
+    """Buttons side by side; on a narrow screen on several even lines (none narrower than ``min_width`` px)."""
 
     def __init__(self, buttons, *, min_width: float = theme.BUTTON_HEIGHT * 1.7, **kwargs) -> None:
         super().__init__(cols=len(buttons), size_hint_y=None, spacing=theme.GAP, **kwargs)
@@ -138,8 +138,9 @@ class ButtonRow(GridLayout):
 
     def _arrange(self, *_):
         count = len(self.children)
-        fit = int((self.width + theme.GAP) // (self.min_width + theme.GAP))
-        self.cols = count if fit >= count else 2 if fit >= 2 else 1
+        fit = max(int((self.width + theme.GAP) // (self.min_width + theme.GAP)), 1)
+        lines = math.ceil(count / fit)
+        self.cols = math.ceil(count / lines)  # as even as the lines can be: 4 buttons are 2 + 2, not 3 + 1
 
 
 def positive_number(text: str, from_undo: bool) -> str:
