@@ -177,7 +177,11 @@ def layout_problems(root, where: str) -> list[str]:
         if rect is None:
             continue
         name = f"{type(widget).__name__} {getattr(widget, 'text', '')[:40]!r}"
-        if isinstance(widget, Label) and not getattr(widget, "shorten", False):
+        if isinstance(widget, Label) and widget.shorten:
+            full = widget._label.get_extents(widget.text)[0]
+            if full > widget.width - 2 * widget.padding_x + 1:
+                problems.append(f"{where}: {name} is cut short ({full:.0f} px of text in {widget.width:.0f} px)")
+        elif isinstance(widget, Label):
             widget.texture_update()
             tw, th = widget.texture_size
             if tw > widget.width + 2 or th > widget.height + 2:

@@ -45,13 +45,14 @@ PLAIN_RULES = (
 
 def plain_error(message: str, fields: dict[str, str]) -> tuple[str | None, str]:
     """A validator's one line, e.g. "client profile: client_id = 'bad id!' is not allowed (string should match
-    pattern ...)", as (the form field it names or None, the problem in plain words with the field's caption)."""
-    detail = message.split(": ", 1)[-1]
-    key = next((k for k in fields if detail.startswith(f"{k} =") or detail.startswith(f"{k}:")), None)
-    plain = detail
+    pattern ...)", as (the form field it names or None, the problem in the form's words: "Client id: use
+    letters, digits, - and _ only (no spaces), up to 64")."""
+    detail = message.split(": ", 1)[-1] if " = " in message else message
+    key = next((k for k in fields if detail.startswith(f"{k} = ")), None)
+    subject = fields[key] if key else detail.split(" = ")[0]
     for rule, words in PLAIN_RULES:
-        if rule in plain:
-            plain = plain.split(" is not allowed")[0].split(" = ")[0] + ": " + words
+        if rule in detail:
+            return key, f"{subject}: {words}"
     if key is not None:
-        plain = fields[key] + plain.removeprefix(key)
-    return key, plain[:1].upper() + plain[1:]
+        detail = f"{subject} {detail[len(key) + 3:]}"  # "Name 'calm 5' is not a valid name (allowed: ...)"
+    return key, detail[:1].upper() + detail[1:]

@@ -13,11 +13,13 @@ from generators.controls import MODES
 from therapy_profiles import SCHEMA_VERSION, ProfileError, Protocol
 from therapy_profiles.schema import MAX_SESSION_S, validate_document
 from wellness_app.ui import theme
+from wellness_app.ui.names import plain_error
 from wellness_app.ui.widgets import CalmButton, Panel, Text, captioned, choice, field
 
 # the schema's field paths in the form's words, so an error names the field the therapist sees
 FORM_WORDS = {"duration_s": "length", "breath_rate_bpm": "guide, breaths/min", "breath_ratio": "breath ratio",
               "name": "phase name", "mode": "musical mode"}
+FIELD_CAPTIONS = {"name": "Name", "description": "Description", "source": "Source"}
 FOLLOW_LISTENER = ""  # an empty guide rate: the guide starts at the listener's own breathing (iso principle)
 NEW_PHASE_MINUTES = 5
 
@@ -79,7 +81,9 @@ class PhaseRow(Panel):
         self.remove = CalmButton("Remove phase")
         self.remove.bind(on_release=lambda *_: on_remove(self))
         self.heading = Text("", bold=True)
+        self.error = Text("", size=theme.FONT_SMALL, colour=theme.NOTICE)
         self.add_widget(self.heading)
+        self.add_widget(self.error)
         grid = GridLayout(cols=2, size_hint_y=None, spacing=theme.GAP)  # two columns fit a phone's width
         grid.bind(minimum_height=grid.setter("height"))
         for caption, widget in (("phase name", self.name), ("minutes", self.minutes),
@@ -121,8 +125,10 @@ class ProtocolForm(Panel):
         self.add_phase_button.bind(on_release=lambda *_: self.add_phase())
         self.save_button = CalmButton("Save protocol", primary=True)
         self.add_widget(self.title)
-        for caption, widget in (("name", self.name), ("description", self.description), ("source", self.source)):
-            self.add_widget(captioned(caption, widget))
+        self.errors = {key: Text("", size=theme.FONT_SMALL, colour=theme.NOTICE) for key in FIELD_CAPTIONS}
+        for key, widget in (("name", self.name), ("description", self.description), ("source", self.source)):
+            self.add_widget(captioned(key, widget))
+            self.add_widget(self.errors[key])
         self.add_widget(Text("Phases, in order", bold=True))
         self.add_widget(self.phases)
         buttons = BoxLayout(size_hint_y=None, height=theme.BUTTON_HEIGHT, spacing=theme.GAP)
@@ -171,6 +177,22 @@ class ProtocolForm(Panel):
             self.remove_phase(row)
         except ValueError as error:
             self.on_problem(str(error))
+
+    def show_error(self, message: str) -> str:
+        """Put a refused save's one line next to the field or phase it names, in the form's words (no schema
+        patterns); returns those words ("" clears every error line)."""
+        for line in (*self.errors.values(), *(row.error for row in self.rows)):
+            line.text = ""
+        if not message:
+            return ""
+        key, plain = plain_error(message, FIELD_CAPTIONS)
+        if key is not None:
+            self.errors[key].text = plain
+            return plain
+        phase = re.match(r"phase (\d+): (.*)", message)
+        if phase and 0 < int(phase.group(1)) <= len(self.rows):
+            self.rows[int(phase.group(1)) - 1].error.text = phase.group(2)[:1].upper() + phase.group(2)[1:]
+        return message
 
     def document(self) -> Protocol:
         """The form as a validated Protocol; ValueError (one line naming the field and the fix) when it is not."""

@@ -346,8 +346,9 @@ class TherapistScreen(Screen):
         try:
             file_name = save_custom_protocol(self.store, form.document(), replacing=form.editing)
         except (ValueError, TherapistError) as error:
-            self.say(str(error), problem=True)
+            self.say(form.show_error(str(error)), problem=True)
             return
+        form.show_error("")
         form.load(custom_protocols(self.store)[file_name], editing=file_name)
         self.say(f"Saved {file_name}: name it in a playlist as {file_name}.")
         self.show("protocols")

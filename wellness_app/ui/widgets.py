@@ -165,7 +165,7 @@ class ChoiceOption(Button):
     def __init__(self, **kwargs) -> None:
         super().__init__(background_normal="", background_down="", background_color=theme.SURFACE_RAISED,
                          color=theme.TEXT, font_size=theme.FONT_BODY, size_hint_y=None, height=theme.BUTTON_HEIGHT,
-                         **kwargs)
+                         halign="left", valign="middle", **kwargs)
         with self.canvas.before:
             Color(*theme.GRID)
             self._rule = Line(width=1)
@@ -173,6 +173,7 @@ class ChoiceOption(Button):
 
     def _redraw(self, *_):
         self._rule.points = [self.x, self.y, self.right, self.y]
+        self.text_size = (max(self.width - 2 * theme.GAP, 1), None)  # a long title wraps, as in the drop-down
 
 
 class Choice(Spinner):
@@ -188,7 +189,7 @@ class Choice(Spinner):
         super().__init__(text=self.labels.get(value, value), values=list(self._by_label), font_size=theme.FONT_BODY,
                          size_hint_y=None, height=theme.BUTTON_HEIGHT, background_normal="", background_down="",
                          background_color=(0, 0, 0, 0), color=theme.TEXT, option_cls=ChoiceOption,
-                         halign="left", valign="middle", shorten=True, shorten_from="right", **kwargs)
+                         halign="left", valign="middle", **kwargs)
         self.value = value
         with self.canvas.before:
             Color(*theme.SURFACE_RAISED)
@@ -200,7 +201,7 @@ class Choice(Spinner):
 
     def _redraw(self, *_):
         self._rect.pos, self._rect.size = self.pos, self.size
-        self.text_size = (max(self.width - 4 * theme.GAP, 1), self.height)
+        self.text_size = (max(self.width - 4 * theme.GAP, 1), None)  # a long title wraps onto a second line
         self.padding = (theme.GAP, 0)
         s, cx, cy = theme.GAP * 0.6, self.right - 1.6 * theme.GAP, self.center_y
         self._arrow.points = [cx - s, cy + s / 2, cx + s, cy + s / 2, cx, cy - s / 2]
