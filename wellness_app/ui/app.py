@@ -19,6 +19,7 @@ from wellness_app.storage import StorageError, data_dir, open_store, write_priva
 from wellness_app.ui import theme
 from wellness_app.ui.history import HistoryScreen
 from wellness_app.ui.home import HomeScreen
+from wellness_app.ui.names import protocol_title
 from wellness_app.ui.runner import SessionRunner, new_session_dir
 from wellness_app.ui.sensor import SensorScreen
 from wellness_app.ui.session_screen import SessionScreen
@@ -37,6 +38,7 @@ class SessionPlan:
     # with a client, ``protocol`` is the playlist entry's protocol name: the session is built and stored for the
     # client (their overrides and the personalisation's choice), so their rating teaches it
     protocol_name: str = ""
+    protocol_title: str = ""  # what the listener is shown, e.g. "Coherent breathing, 6 per minute"
     entry: object = None  # the client's PlaylistEntry (with its overrides), when the plan comes from a playlist
     done_today: bool = False  # a session of this playlist was completed today (local date)
     due_today: bool = True  # False when the playlist's schedule has no session on today's weekday
@@ -163,7 +165,8 @@ class HeartsongApp(App):
         return SessionPlan(entry.protocol, protocol.total_duration_s / 60.0,
                            f"{playlist.name}, session {index + 1} of {len(playlist.sessions)}",
                            {"client": client.client_id, "playlist": playlist.name, "entry": index},
-                           protocol_name=protocol.name, entry=entry, done_today=last_date == today,
+                           protocol_name=protocol.name, protocol_title=protocol_title(protocol), entry=entry,
+                           done_today=last_date == today,
                            due_today=schedule is None or WEEKDAYS[today.weekday()] in schedule.days,
                            schedule=f"{', '.join(schedule.days)} at {schedule.time}" if schedule else "")
 

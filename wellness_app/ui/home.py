@@ -74,15 +74,15 @@ class HomeScreen(Screen):
         when = f" · scheduled {today.schedule}" if today.schedule else ""
         if today.done_today:
             panel.add_widget(Text("Today's session is done. Well done.", colour=theme.ACCENT))
-            panel.add_widget(Text(f"Next: {today.label}: {today.protocol_name}, {minutes_text(today.minutes)}{when}",
+            panel.add_widget(Text(f"Next: {today.label}: {today.protocol_title}, {minutes_text(today.minutes)}{when}",
                                   colour=theme.TEXT_MUTED))
             label, primary = "Start the next one now", False
         elif not today.due_today:
-            panel.add_widget(Text(f"No session is scheduled today. Next: {today.label}: {today.protocol_name}, "
+            panel.add_widget(Text(f"No session is scheduled today. Next: {today.label}: {today.protocol_title}, "
                                   f"{minutes_text(today.minutes)}{when}", colour=theme.TEXT_MUTED))
             label, primary = "Start it now", False
         else:
-            panel.add_widget(Text(f"{today.label}: {today.protocol_name}, {minutes_text(today.minutes)}{when}"))
+            panel.add_widget(Text(f"{today.label}: {today.protocol_title}, {minutes_text(today.minutes)}{when}"))
             label, primary = "Start today's session", True
         self.start_today = CalmButton(label, primary=primary)
         self.start_today.bind(on_release=lambda *_: self.app.follow_plan(today))

@@ -1,5 +1,6 @@
-"""What the app calls things in words: a protocol's and a phase's title (the protocol file's ``title``, else its
-name made readable), a length in minutes, and a count of things with the right plural."""
+"""What the app says in words: a protocol's and a phase's title (the protocol file's ``title``, else its name made
+readable), a length in minutes, a count with the right plural, a session's change in one sentence, and a
+validator's message in a form's words."""
 from __future__ import annotations
 
 
@@ -56,3 +57,35 @@ def plain_error(message: str, fields: dict[str, str]) -> tuple[str | None, str]:
     if key is not None:
         detail = f"{subject} {detail[len(key) + 3:]}"  # "Name 'calm 5' is not a valid name (allowed: ...)"
     return key, detail[:1].upper() + detail[1:]
+
+
+# the before and after windows are the first and last 30 s (wellness_app.record): shorter, they overlap
+MIN_COMPARED_S = 120.0
+
+
+def change_sentence(summary: dict) -> str:
+    """What changed from the first 30 s to the last 30 s, in one plain sentence, e.g. "Heart rate 3 beats/min
+    lower, HRV 12 % higher, breathing slowed from 12 to 6.5 per minute." A session shorter than
+    ``MIN_COMPARED_S`` is said to be too short to compare."""
+    if summary.get("duration_s", 0) < MIN_COMPARED_S:
+        return (f"This session was too short to compare before and after: that needs at least "
+                f"{MIN_COMPARED_S / 60:.0f} minutes.")
+    parts = []
+    hr = (summary.get("heart_rate_bpm_start"), summary.get("heart_rate_bpm_end"))
+    if None not in hr:
+        change = round(hr[1] - hr[0])
+        parts.append(f"heart rate {abs(change)} beats/min {'lower' if change < 0 else 'higher'}" if change
+                     else "heart rate unchanged")
+    hrv = (summary.get("rmssd_ms_start"), summary.get("rmssd_ms_end"))
+    if None not in hrv and hrv[0] > 0:
+        change = round(100 * (hrv[1] / hrv[0] - 1))
+        parts.append(f"HRV {abs(change)} % {'higher' if change > 0 else 'lower'}" if change else "HRV unchanged")
+    breath = (summary.get("breathing_rate_bpm_start"), summary.get("breathing_rate_bpm_end"))
+    if None not in breath:
+        start, end = (round(v * 2) / 2 for v in breath)  # to the nearest half breath
+        parts.append(f"breathing stayed at about {end:g} per minute" if start == end else
+                     f"breathing {'slowed' if end < start else 'quickened'} from {start:g} to {end:g} per minute")
+    if not parts:
+        return "The strap's signal was not clear enough to compare before and after."
+    sentence = ", ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."

@@ -7,7 +7,7 @@ from kivy.uix.screenmanager import Screen
 
 from wellness_app.personalised import rate_session
 from wellness_app.ui import theme
-from wellness_app.ui.names import protocol_title
+from wellness_app.ui.names import change_sentence, protocol_title
 from wellness_app.ui.session_screen import clock_text
 from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
 
@@ -20,40 +20,10 @@ BEFORE_AFTER = (
     ("tempo_bpm", "Music tempo", "beats/min", 0, True),
 )
 RATINGS = ("1 · worse", "2", "3 · same", "4", "5 · much better")
-# the before and after windows are the first and last 30 s (wellness_app.record): shorter, they overlap
-MIN_COMPARED_S = 120.0
 
 
 def _fmt(value, digits: int) -> str:
     return "--" if value is None else f"{value:.{digits}f}"
-
-
-def change_sentence(summary: dict) -> str:
-    """What changed from the first 30 s to the last 30 s, in one plain sentence, e.g. "Heart rate 3 beats/min
-    lower, HRV 12 % higher, breathing slowed from 12 to 6.5 per minute." A session shorter than
-    ``MIN_COMPARED_S`` is said to be too short to compare."""
-    if summary.get("duration_s", 0) < MIN_COMPARED_S:
-        return (f"This session was too short to compare before and after: that needs at least "
-                f"{MIN_COMPARED_S / 60:.0f} minutes.")
-    parts = []
-    hr = (summary.get("heart_rate_bpm_start"), summary.get("heart_rate_bpm_end"))
-    if None not in hr:
-        change = round(hr[1] - hr[0])
-        parts.append(f"heart rate {abs(change)} beats/min {'lower' if change < 0 else 'higher'}" if change
-                     else "heart rate unchanged")
-    hrv = (summary.get("rmssd_ms_start"), summary.get("rmssd_ms_end"))
-    if None not in hrv and hrv[0] > 0:
-        change = round(100 * (hrv[1] / hrv[0] - 1))
-        parts.append(f"HRV {abs(change)} % {'higher' if change > 0 else 'lower'}" if change else "HRV unchanged")
-    breath = (summary.get("breathing_rate_bpm_start"), summary.get("breathing_rate_bpm_end"))
-    if None not in breath:
-        start, end = (round(v * 2) / 2 for v in breath)  # to the nearest half breath
-        parts.append(f"breathing stayed at about {end:g} per minute" if start == end else
-                     f"breathing {'slowed' if end < start else 'quickened'} from {start:g} to {end:g} per minute")
-    if not parts:
-        return "The strap's signal was not clear enough to compare before and after."
-    sentence = ", ".join(parts)
-    return sentence[0].upper() + sentence[1:] + "."
 
 
 class SummaryScreen(Screen):

@@ -103,9 +103,13 @@ class CalmButton(Button):
         alpha = 0.4 if self.disabled else 1.0
         self._colour.rgba = (base[0] * factor, base[1] * factor, base[2] * factor, alpha)
         self._rect.pos, self._rect.size = self.pos, self.size
-        self._outline_colour.rgba = theme.TEXT if self.selected and not self.primary else (0, 0, 0, 0)
-        self._outline.rounded_rectangle = (self.x + 1, self.y + 1, max(self.width - 2, 1), max(self.height - 2, 1),
-                                           theme.RADIUS)
+        outlined = self.selected and not self.primary
+        self._outline_colour.rgba = theme.TEXT
+        if outlined:
+            self._outline.rounded_rectangle = (self.x + 1, self.y + 1, max(self.width - 2, 1),
+                                               max(self.height - 2, 1), theme.RADIUS)
+        else:
+            self._outline.points = []  # not drawn at all: a transparent line still costs a software GL its pixels
 
 
 def fitting_font_size(text: str, width: float, size: float, *, markup: bool = False,
