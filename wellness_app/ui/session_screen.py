@@ -80,6 +80,7 @@ class SessionScreen(Screen):
         self._chart_event = None
         self._ending = False
         self.last_view = None  # the SessionView drawn in the latest frame
+        self._known: set[str] = set()  # the figures shown with a value so far this session
         self.overlay: EyesClosedOverlay | None = None
         self.layer = FloatLayout()
         root = BoxLayout(orientation="vertical", padding=theme.PAD, spacing=theme.GAP)
@@ -198,6 +199,7 @@ class SessionScreen(Screen):
 
     def on_enter(self, *_):
         self._ending = False
+        self._known = set()
         self.pause_button.text = "Pause"
         self.stop_button.disabled = False
         self._frame_event = Clock.schedule_interval(self.update_frame, 0)
@@ -222,12 +224,13 @@ class SessionScreen(Screen):
         state = view.state
         elapsed = view.elapsed_s
         guide = _number(view.guide_rate_bpm, 1)
-        self._show_stat(self.hr_stat, _number(state.heart_rate_bpm), "heart rate", elapsed, "")
+        lost = view.signal_lost
+        self._show_stat(self.hr_stat, _number(state.heart_rate_bpm), "heart rate", elapsed, "", lost)
         self._show_stat(self.breath_stat, _number(state.breathing_rate_bpm, 1), "breathing", elapsed,
-                        f"guide {guide}" if view.guide_rate_bpm is not None else "")
+                        f"guide {guide}" if view.guide_rate_bpm is not None else "", lost)
         self.coherence.value = state.coherence
-        hint = measuring_hint("coherence", elapsed)
-        _set(self.coherence, "waiting", f"{MEASURING} {hint}" if hint and state.coherence is None else "")
+        hint = self._measuring("coherence", state.coherence is None, elapsed, lost)
+        _set(self.coherence, "waiting", f"{MEASURING} {hint}" if hint else "")
         status = {"paused": "Paused · ", "stopping": "Ending gently · "}.get(view.status, "")
         protocol = runner.engine.policy.protocol
         _set(self.phase_label, "text", f"{status}{phase_title(protocol, view.protocol_phase)}")
@@ -246,10 +249,17 @@ class SessionScreen(Screen):
             self._ending = True
             self.app.show_summary()
 
-    @staticmethod
-    def _show_stat(stat: Stat, value: str, what: str, elapsed_s: float, note: str) -> None:
+    def _measuring(self, what: str, unknown: bool, elapsed_s: float, signal_lost: bool) -> str | None:
+        """The time ``what`` still needs while it has never been known in this session; None once it has been
+        (a value missing later, e.g. while the strap is lost, is shown as -- rather than as measuring)."""
+        if not unknown:
+            self._known.add(what)
+            return None
+        return None if signal_lost or what in self._known else measuring_hint(what, elapsed_s)
+
+    def _show_stat(self, stat: Stat, value: str, what: str, elapsed_s: float, note: str, signal_lost: bool) -> None:
         """A figure, or "measuring…" and the time it still needs while it cannot be known yet."""
-        hint = measuring_hint(what, elapsed_s) if value == "--" else None
+        hint = self._measuring(what, value == "--", elapsed_s, signal_lost)
         _set(stat, "value", MEASURING if hint else value)
         _set(stat, "note", hint or note)
 
