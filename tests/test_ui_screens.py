@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_driver import frames, layout_problems, press, run_flow_and_save, run_flow_subprocess, shot, wait_until  # noqa: E402
+from ui_driver import (visible_rect, frames, layout_problems, press, run_flow_and_save,  # noqa: E402
+                       run_flow_subprocess, shot, wait_until)
 
 SIZES = ("360x740", "540x960", "1280x800")
 SPEED = 20.0
@@ -77,7 +78,7 @@ async def flow(app, obs: dict) -> None:
     summary = app.screens["summary"]
     await look("summary")
     obs["summary"] = texts["summary"]
-    obs["rating_above_done"] = _visible_rect_top(summary.rating_buttons[0]) is not None
+    obs["rating_above_done"] = visible_rect(summary.rating_buttons[0]) is not None  # on screen without scrolling
     await look("summary-bottom", scroll=0)
     press(summary.done_button)
     await wait_until(lambda: app.manager.current == "home", 100, "back Home")
@@ -115,19 +116,13 @@ def _scroll_views(widget):
         yield from _scroll_views(child)
 
 
-def _visible_rect_top(widget):
-    from ui_driver import _visible_rect
-
-    return _visible_rect(widget)
-
-
 def _visible_texts(screen) -> list[str]:
     from kivy.uix.label import Label
     from kivy.uix.textinput import TextInput
-    from ui_driver import _leaves, _shows_something, _visible_rect
+    from ui_driver import leaves, shows_something
 
-    return [w.text for w in _leaves(screen) if isinstance(w, (Label, TextInput)) and _shows_something(w)
-            and _visible_rect(w) is not None]
+    return [w.text for w in leaves(screen) if isinstance(w, (Label, TextInput)) and shows_something(w)
+            and visible_rect(w) is not None]
 
 
 @pytest.mark.parametrize("size", SIZES)

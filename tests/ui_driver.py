@@ -1,4 +1,5 @@
-"""Helpers for scripting the Kivy app in a subprocess: launch with a driver coroutine, wait frames, take screenshots.
+"""Helpers for scripting the Kivy app in a subprocess: launch with a driver coroutine, wait frames, take screenshots,
+and find what a listener would see as broken on screen (``layout_problems``).
 
 Kivy's Window is a process singleton, so each UI test runs its flow with ``python tests/test_ui_x.py OUT.json``
 and asserts on the observations the flow writes. Waits count frames, not seconds (the Clock counts from import).
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,7 +101,7 @@ def run_flow_subprocess(test_file: str, tmp_path: Path, timeout_s: float = 240, 
 
 
 # -- layout checks: what a listener would see as broken ----------------------------------------------------------
-def _visible_rect(widget):
+def visible_rect(widget):
     """``widget``'s rectangle in window coordinates, clipped by the scroll views it sits in; None when hidden."""
     from kivy.uix.scrollview import ScrollView
 
@@ -119,7 +121,7 @@ def _visible_rect(widget):
     return x0, y0, x1, y1
 
 
-def _shows_something(widget) -> bool:
+def shows_something(widget) -> bool:
     from kivy.uix.label import Label
 
     if widget.opacity == 0 or widget.width < 1 or widget.height < 1:
@@ -127,7 +129,7 @@ def _shows_something(widget) -> bool:
     return bool(widget.text.strip()) if isinstance(widget, Label) else True
 
 
-def _leaves(widget):
+def leaves(widget):
     """The widgets a listener sees as separate things: labels, buttons, fields, sliders, and drawn widgets (the
     breath guide's circle, a chart) as wholes with their own labels."""
     from kivy.uix.label import Label
@@ -142,7 +144,7 @@ def _leaves(widget):
     if not isinstance(widget, (Layout, ScrollView)):
         yield widget  # a drawn widget (the breath guide, a chart): its area, then its own labels
     for child in widget.children:
-        yield from _leaves(child)
+        yield from leaves(child)
 
 
 def _inside(widget, ancestor) -> bool:
@@ -158,9 +160,8 @@ def _broken_words(label) -> list[str]:
     width = label.text_size[0] if label.text_size and label.text_size[0] else None
     if width is None:
         return []
-    core = label._label
-    plain = label._label.text if not label.markup else __import__("re").sub(r"\[/?[a-z]+[^\]]*\]", "", label.text)
-    return [word for word in plain.split() if core.get_extents(word)[0] > width + 1]
+    plain = re.sub(r"\[/?[a-z]+[^\]]*\]", "", label.text) if label.markup else label.text
+    return [word for word in plain.split() if label._label.get_extents(word)[0] > width + 1]
 
 
 def layout_problems(root, where: str) -> list[str]:
@@ -170,10 +171,10 @@ def layout_problems(root, where: str) -> list[str]:
 
     problems = []
     shown = []
-    for widget in _leaves(root):
-        if not _shows_something(widget):
+    for widget in leaves(root):
+        if not shows_something(widget):
             continue
-        rect = _visible_rect(widget)
+        rect = visible_rect(widget)
         if rect is None:
             continue
         name = f"{type(widget).__name__} {getattr(widget, 'text', '')[:40]!r}"
