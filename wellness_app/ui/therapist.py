@@ -40,8 +40,8 @@ def _move(widget, parent, error: Text | None = None) -> None:
 
 
 def sessions_text(playlist, titles: dict[str, str]) -> str:
-    """A playlist's sessions in words, e.g. "Coherent breathing, 6 per minute (10 min) → Calm 5"."""
-    return " → ".join(titles.get(e.protocol, readable(e.protocol)) + (f" ({minutes_text(e.overrides.minutes)})"
+    """A playlist's sessions in words, e.g. "Coherent breathing, 6 per minute (10 min) · Calm 5"."""
+    return " · ".join(titles.get(e.protocol, readable(e.protocol)) + (f" ({minutes_text(e.overrides.minutes)})"
                       if e.overrides.minutes else "") for e in playlist.sessions)
 
 
@@ -316,7 +316,7 @@ class TherapistScreen(Screen):
             panel.add_widget(Text(f"{protocol_title(protocol)} · {minutes_text(protocol.total_duration_s / 60)}",
                                   bold=True))
             panel.add_widget(Text(f"{name} · {protocol.description}", size=theme.FONT_SMALL, colour=theme.TEXT_MUTED))
-            phases = " → ".join(
+            phases = " · ".join(
                 f"{phase_title(protocol, p.name)} {minutes_text(p.duration_s / 60)}"
                 + (f" at {p.breath_rate_bpm:g}/min" if p.breath_rate_bpm else "") for p in protocol.phases)
             panel.add_widget(Text(phases, size=theme.FONT_SMALL))

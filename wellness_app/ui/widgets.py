@@ -368,8 +368,12 @@ class LineChart(Widget):
                                for _ in range(3)]
         for label in (*self._y_labels, *self._x_labels, self._title, *self._legend_labels):
             self.add_widget(label)
-        self.bind(pos=self.redraw, size=self.redraw, series=self.redraw, y_range=self.redraw,
-                  x_range=self.redraw, title=self.redraw, legend=self.redraw)
+        from kivy.clock import Clock
+
+        # drawn once per frame, after the layout has settled (a chart in a scrolling column is sized in passes)
+        trigger = Clock.create_trigger(self.redraw, -1)
+        self.bind(pos=trigger, size=trigger, series=trigger, y_range=trigger, x_range=trigger, title=trigger,
+                  legend=trigger)
 
     @staticmethod
     def _small_label() -> Label:
