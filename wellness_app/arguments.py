@@ -11,11 +11,11 @@ SEED_RANGE = (0, 2**32 - 1)  # what NumPy's and Python's generators accept as a 
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line naming the problem and where the help is (exit 2),
-    like every other ``heartsong`` error; its subparsers are of this class too."""
+    """An ``ArgumentParser`` whose usage errors are one line naming the problem (exit 2), like every other
+    ``heartsong`` error; its subparsers are of this class too."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def whole_number(lo: int, hi: int):
@@ -23,7 +23,7 @@ def whole_number(lo: int, hi: int):
     def parse(text: str) -> int:
         if re.fullmatch(r"[+-]?[0-9]{1,20}", text.strip()) and lo <= int(text) <= hi:
             return int(text)
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {lo} to {hi}")
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a whole number from {lo} to {hi}")
 
     return parse
 
@@ -37,7 +37,7 @@ def positive_amount(hi: float, unit: str):
             value = math.nan
         if math.isfinite(value) and 0 < value <= hi:
             return value
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit} above 0, up to {hi:g}")
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a number of {unit} above 0, up to {hi:g}")
 
     return parse
 

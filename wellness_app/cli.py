@@ -103,8 +103,8 @@ def _run_session(args) -> int:
 
 def _open_player(engine, device: str | None, note):
     """The sound card, started; None when there is none and the session can be rendered to files instead (a
-    simulated sensor). A strap session needs real time, so without a sound card it is refused, before anything
-    is recorded."""
+    simulated sensor). Refused, before anything is recorded, when the ``device`` asked for cannot be opened, and
+    for a strap session, which needs real time."""
     from generators.player import AudioDeviceError, LivePlayer
 
     try:
@@ -112,6 +112,8 @@ def _open_player(engine, device: str | None, note):
         player.open()
         return player
     except AudioDeviceError as error:
+        if device is not None:
+            raise CliError(str(error)) from None
         problem = str(error).split(";")[0]
         if not hasattr(engine.source, "packets_until"):
             raise CliError(f"{problem}: a session with a strap plays live and needs one (connect a sound card, or "
@@ -253,7 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from wellness_app.session import SessionSetupError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already printed in one line
+        return stop.code
     os.umask(0o077)  # session files hold health data: readable by the user alone
     try:
         return args.func(args)

@@ -134,8 +134,6 @@ class ReplaySource(SensorSource):
         self.speed = speed
         self.clock = clock
         self.header, self._packets = load_recording(self.path)
-        if not self._packets:
-            raise SensorError(f"recording {self.path} holds no packets: record one with `heartsong record`")
         self.name = f"replay of {self.header.get('source', 'a sensor')}"
         self._next = 0
         self._t0 = 0.0
