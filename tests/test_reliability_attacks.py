@@ -13,9 +13,12 @@ import math
 import os
 import stat
 import struct
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from biosignals.heart_rate_measurement import HEART_RATE_MEASUREMENT_UUID
@@ -24,8 +27,10 @@ from biosignals.types import SensorPacket
 from therapy_profiles import SCHEMA_VERSION, load_protocol
 from wellness_app import cli
 from wellness_app.bundles import BUNDLE_FORMAT
+from wellness_app.session import LiveWavWriter, SessionOptions, build_engine
 from wellness_app.storage import Store
 
+ROOT = Path(__file__).resolve().parents[1]
 HEADER = {"format": "heartsong-sensor-recording", "version": 1, "source": "t", "sensor": "", "started_unix_s": 0}
 HRM = HEART_RATE_MEASUREMENT_UUID
 BEAT = "104800" + "04"  # flags 0x10 (RR present), 72 bpm, RR 1024/1024 s
@@ -306,3 +311,37 @@ def test_heart_rate_packets_outside_20_to_250_bpm_are_refused_and_counted():
     assert refused == [15044, 65535, 19, 251] and decoder.bad_packets == 4
     assert "outside 20-250 bpm" in items[0][0].message
     assert decoder.last_reported_hr[1] == 20, "only plausible heart rates are reported"
+
+
+def test_a_strap_address_without_bluetooth_is_one_line_with_a_sound_card(jack_server, tmp_path):
+    """With a (virtual) sound card the session gets as far as the strap: no Bluetooth here, so one line, exit 2."""
+    env = os.environ | {"JACK_DEFAULT_SERVER": jack_server, "JACK_NO_START_SERVER": "1"}
+    result = subprocess.run([sys.executable, "-m", "wellness_app.cli", "session", "--protocol", "coherent-6",
+                             "--sensor", "AA:BB:CC:DD:EE:FF", "--minutes", "0.5", "--out", str(tmp_path / "o")],
+                            env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    _one_error_line(result.returncode, result.stderr, "Bluetooth is not available")
+    _no_session_rows()
+    assert not (tmp_path / "o" / "session.wav").exists()
+
+
+def test_a_live_wav_file_on_a_full_disk_stops_the_file_not_the_music(tmp_path):
+    """A live session's WAV writer on a 64 KiB tmpfs (root only): the write the disk refuses is noted once, the
+    blocks after it are dropped without an error, and the file holds a valid WAV of what fitted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        notices = []
+        engine, _ = build_engine(SessionOptions(minutes=0.5, out_dir=disk / "s", generator="rules", synth="builtin"))
+        engine.record.on_notice = notices.append
+        with LiveWavWriter(engine) as wav:
+            for _ in range(20):  # 2 s of audio, 768 KiB: far more than fits
+                wav.write(np.zeros((4800, 2), dtype=np.float32))
+        with wave.open(str(disk / "s" / "session.wav")) as audio:
+            frames = audio.getnframes()
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+    assert 0 < frames < 20 * 4800 and wav.failed
+    assert len(notices) == 1 and "cannot write WAV file" in notices[0] and "the music goes on" in notices[0]
+    assert [e["kind"] for e in engine.record.events] == ["output_error"]

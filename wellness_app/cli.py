@@ -98,6 +98,9 @@ def _run_session(args) -> int:
         lost = f"; {record.unsaved_rows} rows could not be saved anywhere" if record.unsaved_rows else ""
         raise CliError(f"{record.storage_failure}: the session played to its end and is kept in {kept}{lost}; free "
                        f"some space for the database in {data_dir()} before the next session")
+    if record.output_failure:
+        raise CliError(f"{record.output_failure}: the session played to its end; the database keeps every second "
+                       "(see `heartsong history`)")
     return 0
 
 

@@ -82,9 +82,9 @@ class SessionRecord:
     _pending: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"seconds": [], "beats": [], "decisions": [], "events": [], "pmd": []}
     )
-    on_notice: Callable[[str], None] | None = None  # told once, plainly, when the database or session.json fails
+    on_notice: Callable[[str], None] | None = None  # told once, plainly, when the database or an output file fails
     storage_failure: str | None = None  # one line: why the database stopped recording; None while it records
-    json_failure: str | None = None  # one line: why a periodic save of session.json failed (the last one may work)
+    output_failure: str | None = None  # one line: the first output file write that failed (``output_failed``)
     _spill: BinaryIO | None = None
     unsaved_rows: int = 0  # rows neither the database nor the spill file could take (both disks full)
 
@@ -101,11 +101,17 @@ class SessionRecord:
             self._last_save_t = row["t_s"]
             try:
                 self._save_json()
-            except OSError as error:  # the music goes on; the database has every second, the final save may work
-                if self.json_failure is None:
-                    self.json_failure = f"{self.path} could not be saved at {row['t_s']} s ({error.strerror or error})"
-                    self.add_event(row["t_s"], "output_error", self.json_failure)
-                    self._tell(f"{self.json_failure}: the music goes on and the database keeps every second")
+            except OSError as error:  # the database has every second, and the final save may work
+                self.output_failed(row["t_s"], f"{self.path} could not be saved at {row['t_s']} s "
+                                               f"({error.strerror or error})")
+
+    def output_failed(self, t_s: float, message: str) -> None:
+        """An output file could not be written (a full disk): the first time, noted in the events and told; the
+        music goes on."""
+        if self.output_failure is None:
+            self.output_failure = message
+            self.add_event(t_s, "output_error", message)
+            self._tell(f"{message}: the music goes on")
 
     def add_beat(self, row: dict[str, Any]) -> None:
         self.beats.append(row)

@@ -163,11 +163,30 @@ def run_offline(engine: SessionEngine) -> None:
             raise
 
 
+class LiveWavWriter(WavWriter):
+    """A live session's WAV file: a write the disk refuses ends the file there (``SessionRecord.output_failed``),
+    never the music the listener hears."""
+
+    def __init__(self, engine: SessionEngine) -> None:
+        super().__init__(engine.out_dir / "session.wav", engine.sample_rate)
+        self.record = engine.record
+        self.failed = False
+
+    def write(self, block) -> None:
+        if self.failed:
+            return
+        try:
+            super().write(block)
+        except OSError as error:
+            self.failed = True
+            self.record.output_failed(self.frames_written / self.sample_rate, str(error))
+
+
 async def run_live(engine: SessionEngine, player) -> None:
     """Play the session live; the sensor source is started and always stopped here."""
     await engine.source.start()
     try:
-        with WavWriter(engine.out_dir / "session.wav", engine.sample_rate) as wav:
+        with LiveWavWriter(engine) as wav:
             await engine.run_live(player, wav)
     finally:
         await engine.source.stop()
