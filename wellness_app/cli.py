@@ -37,7 +37,7 @@ def _progress_printer(console, total_s: float):
 GENERATORS = ("model", "model-torch", "rules")
 
 
-def _run_session(args) -> int:
+def cmd_session(args) -> int:
     """``demo`` and ``session``: build the session, play it live, or render it to files (``--offline``, or when
     there is no sound card and the sensor can be simulated); one line and exit 2 on any failure, also when the
     database stopped recording (the music never stops for storage: see ``wellness_app.record``)."""
@@ -125,14 +125,6 @@ def _open_player(engine, device: str | None, note):
         return None
 
 
-def cmd_demo(args) -> int:
-    return _run_session(args)
-
-
-def cmd_session(args) -> int:
-    return _run_session(args)
-
-
 def cmd_protocols(args) -> int:
     """The built-in protocols, then the therapist's stored ones (played by their file name, e.g. calm-5.json)."""
     from therapy_profiles import builtin_protocols
@@ -143,7 +135,7 @@ def cmd_protocols(args) -> int:
     try:
         protocols += sorted(custom_protocols(open_store()).items())
     except (StorageError, ValueError) as error:
-        print(f"heartsong: the stored protocols cannot be listed ({error})", file=sys.stderr)
+        print(f"heartsong: the stored protocols cannot be listed ({shown(error)})", file=sys.stderr)
     for name, protocol in protocols:
         minutes = protocol.total_duration_s / 60.0
         print(f"{shown(name):<22} {minutes:5.1f} min  {shown(protocol.description)}")
@@ -223,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a guided coherent-breathing session with the virtual strap")
     _add_session_options(demo, demo=True)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_session)
 
     session = sub.add_parser("session", help="a guided session with a chosen protocol and sensor")
     _add_session_options(session, demo=False)
