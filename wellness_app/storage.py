@@ -136,9 +136,10 @@ def data_dir() -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (``generators.output.replace_file``: a new 0600 file renamed over it, a
-    link at ``path`` replaced, never followed). On failure (a full disk) the previous file stays as it was and no
-    temporary file is left beside it."""
-    private_folder(path.parent)
+    link at ``path`` replaced, never followed), creating missing folders 0700; a folder that exists keeps its
+    mode (``private_folder`` is for the output folders Heartsong fills). On failure (a full disk) the previous
+    file stays as it was and no temporary file is left beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     replace_file(path, text.encode("utf-8"))
 
 
