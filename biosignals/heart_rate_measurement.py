@@ -33,6 +33,7 @@ FLAG_ENERGY_PRESENT = 0x08
 FLAG_RR_PRESENT = 0x10
 
 UINT16_MAX = 0xFFFF
+PLAUSIBLE_HEART_RATE_BPM = (20, 250)  # beats/min a human heart shows; a strap sends 0 when it has no reading
 
 
 class HeartRateParseError(ValueError):
@@ -86,6 +87,16 @@ def parse_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
         energy_expended_kj=energy,
         rr_raw=tuple(rr),
     )
+
+
+def check_plausible(hrm: HeartRateMeasurement) -> HeartRateMeasurement:
+    """``hrm`` when its heart rate is 0 (the strap has no reading) or within ``PLAUSIBLE_HEART_RATE_BPM``; else
+    ``HeartRateParseError``: such a packet is garbage (15044 or 65535 bpm), and so are the RR intervals in it."""
+    lo, hi = PLAUSIBLE_HEART_RATE_BPM
+    if hrm.heart_rate_bpm and not lo <= hrm.heart_rate_bpm <= hi:
+        raise HeartRateParseError(f"heart-rate packet says {hrm.heart_rate_bpm} bpm, outside {lo}-{hi} bpm: refused "
+                                  "as garbage (its RR intervals too)")
+    return hrm
 
 
 def encode_heart_rate_measurement(hrm: HeartRateMeasurement, max_length: int = DEFAULT_MAX_LENGTH) -> bytes:

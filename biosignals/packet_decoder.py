@@ -19,6 +19,7 @@ from biosignals.ecg import RPeak, RPeakDetector
 from biosignals.heart_rate_measurement import (
     HEART_RATE_MEASUREMENT_UUID,
     HeartRateParseError,
+    check_plausible,
     parse_heart_rate_measurement,
 )
 from biosignals.sensor_clock import BeatAligner, SensorClock
@@ -79,7 +80,7 @@ class PacketDecoder:
 
     def _heart_rate(self, packet: SensorPacket) -> list[Beat | Notice]:
         try:
-            measurement = parse_heart_rate_measurement(packet.data)
+            measurement = check_plausible(parse_heart_rate_measurement(packet.data))
         except HeartRateParseError as error:
             self.bad_packets += 1
             return [Notice("bad_packet", str(error))]

@@ -1,13 +1,19 @@
-"""File outputs: a streaming WAV writer and a MIDI file writer that maps audio frames to ticks via a tempo map."""
+"""File outputs: a streaming WAV writer, a MIDI file writer that maps audio frames to ticks via a tempo map, and
+the two ways every Heartsong file is created: never through a link at its path, readable by the user alone."""
 from __future__ import annotations
 
 import bisect
+import contextlib
+import io
+import os
+import tempfile
+import wave
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import mido
 import numpy as np
-import soundfile
 
 from generators.events import MidiMessage
 
@@ -15,45 +21,87 @@ TICKS_PER_BEAT = 480
 DEFAULT_TEMPO_BPM = 120.0  # the MIDI default, used before the first tempo change
 
 
+def _private_temporary(path: Path) -> tuple[int, Path]:
+    """A new 0600 file under a fresh name beside ``path`` (``mkstemp``: O_EXCL, so nothing planted is opened)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return fd, Path(name)
+
+
+def create_file(path: Path | str) -> BinaryIO:
+    """A new, empty, user-only (0600) file now standing at ``path``, open for writing (binary).
+
+    It is made under a temporary name in the same folder and renamed over ``path`` before anything is written, so
+    a symbolic link (or any file) at ``path`` is replaced, never followed or truncated, and what is written later
+    is already at ``path`` if the process is killed."""
+    path = Path(path)
+    fd, temporary = _private_temporary(path)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return os.fdopen(fd, "w+b")
+
+
+def replace_file(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to a new user-only (0600) file and rename it over ``path``: readers see the old file or the
+    new one, never half of one; a link at ``path`` is replaced, not followed. On failure (a full disk) the old
+    file stays as it was and no temporary file is left."""
+    path = Path(path)
+    fd, temporary = _private_temporary(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return path
+
+
 class WavWriter:
-    """Appends stereo float blocks to a WAV file as they are rendered (16-bit PCM by default, or "FLOAT").
+    """Appends stereo float blocks to a 16-bit PCM WAV file as they are rendered (``create_file``: a new 0600 file).
 
-    Use as a context manager. The header is brought up to date once ``flush_every_s`` of audio has been
-    written (a flush rewrites the header and costs milliseconds), so a crash loses at most that much.
-    """
+    Use as a context manager. The header's sizes are rewritten after every block (two 4-byte writes), so a
+    process killed at any moment leaves a valid WAV file holding everything up to the last block written."""
 
-    flush_every_s = 5.0
-
-    def __init__(self, path: Path | str, sample_rate: int = 48000, subtype: str = "PCM_16", channels: int = 2):
+    def __init__(self, path: Path | str, sample_rate: int = 48000, channels: int = 2):
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.channels = channels
         self.frames_written = 0
-        self._flushed_frames = 0
         try:
-            self._file = soundfile.SoundFile(self.path, "w", samplerate=sample_rate, channels=channels,
-                                             format="WAV", subtype=subtype)
-        except (soundfile.LibsndfileError, OSError) as error:
-            raise OSError(f"cannot write WAV file {self.path}: {error}; choose another output directory") from None
+            self._raw = create_file(self.path)
+        except OSError as error:
+            raise OSError(f"cannot write WAV file {self.path} ({error.strerror or error}); choose another output "
+                          "directory") from None
+        self._file = wave.open(self._raw, "wb")
+        self._file.setnchannels(channels)
+        self._file.setsampwidth(2)
+        self._file.setframerate(sample_rate)
 
     def write(self, block: np.ndarray) -> None:
-        """Append ``block`` float (frames, channels) in -1..1."""
+        """Append ``block`` float (frames, channels) in -1..1 (clipped to that range)."""
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[1] != self.channels:
             raise ValueError(f"WavWriter expects blocks shaped (frames, {self.channels}), got {block.shape}")
+        pcm = np.rint(np.clip(block, -1.0, 1.0) * 32767.0).astype("<i2")
         try:
-            self._file.write(block)
-            self.frames_written += len(block)
-            if self.frames_written - self._flushed_frames >= self.flush_every_s * self.sample_rate:
-                self._file.flush()
-                self._flushed_frames = self.frames_written
-        except (soundfile.LibsndfileError, OSError) as error:
+            self._file.writeframes(pcm.tobytes())  # also brings the header's sizes up to date
+        except OSError as error:
             raise OSError(f"cannot write WAV file {self.path} after {self.frames_written / self.sample_rate:.1f} s "
-                          f"(disk full? {error}); free some space or choose another output directory") from None
+                          f"({error.strerror or error}); free some space or choose another output directory") from None
+        self.frames_written += len(block)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        if not self._raw.closed:
+            with contextlib.suppress(OSError):  # the header is already current; a full disk changes nothing here
+                self._file.close()
+            with contextlib.suppress(OSError):
+                self._raw.close()
 
     def __enter__(self) -> "WavWriter":
         return self
@@ -118,7 +166,7 @@ def truncate_messages(messages: Sequence[MidiMessage], end_frame: int) -> list[M
 
 def write_midi(path: Path | str, messages: Sequence[MidiMessage], sample_rate: int,
                tempo_changes: Sequence[tuple[int, float]] = (), end_frame: int | None = None) -> Path:
-    """Write a type-1 MIDI file: track 0 holds the tempo map (a set_tempo at each (frame, bpm) change, which
+    """Write a type-1 MIDI file (``replace_file``: whole or not at all, user-only): track 0 holds the tempo map (a set_tempo at each (frame, bpm) change, which
     the engine places on bar boundaries), then one track per channel. Frames become ticks (TICKS_PER_BEAT per
     quarter note) through the tempo map; ``end_frame`` (default: the last message) places end_of_track."""
     tempo_map = _TempoMap(sample_rate, tempo_changes)
@@ -145,6 +193,6 @@ def write_midi(path: Path | str, messages: Sequence[MidiMessage], sample_rate: i
                 previous = tick
         track.append(mido.MetaMessage("end_of_track", time=max(end_tick - previous, 0)))
         midi.tracks.append(track)
-    path = Path(path)
-    midi.save(path)
-    return path
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return replace_file(path, buffer.getvalue())

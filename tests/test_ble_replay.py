@@ -12,6 +12,7 @@ from biosignals.heart_rate_measurement import HEART_RATE_MEASUREMENT_UUID
 from biosignals.sources import open_source
 from biosignals.sources.base import SensorError
 from biosignals.sources.replay import ReplaySource, load_recording, record_session
+from generators.output import create_file
 
 
 async def _replay_all(path, speed):
@@ -25,7 +26,7 @@ async def _replay_all(path, speed):
 def test_record_then_replay_reproduces_packets_and_timing(tmp_path):
     path = tmp_path / "h10.jsonl"
     source = open_source("virtual:h10", time_scale=8.0, seed=1)
-    count = asyncio.run(record_session(source, 3.0 / 60.0, path, sensor="virtual:h10"))  # 3 s real = 24 s of strap time
+    count = asyncio.run(record_session(source, 3.0 / 60.0, lambda: create_file(path), sensor="virtual:h10"))  # 3 s real = 24 s of strap time
     header, recorded = load_recording(path)
     assert header["sensor"] == "virtual:h10" and count == len(recorded) > 50
     assert any(p.characteristic == HEART_RATE_MEASUREMENT_UUID for p in recorded)

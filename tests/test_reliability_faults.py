@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,92 @@ def test_kill_9_at_random_moments_keeps_the_database_consistent(tmp_path):
         if (out / "session.json").exists():  # saved every 30 s, atomically: never ahead of the database
             saved = json.loads((out / "session.json").read_text())["seconds"]
             assert saved == newest[:len(saved)]
+
+
+def _mount_small_tmpfs(folder: Path) -> bool:
+    folder.mkdir()
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def full_data_disk(tmp_path, monkeypatch):
+    """The data directory on a 200 KiB tmpfs that the first session fills (root); elsewhere a simulated full disk:
+    every write transaction after the fourth raises ``sqlite3.OperationalError: database or disk is full``."""
+    disk = tmp_path / "disk"
+    mounted = _mount_small_tmpfs(disk)
+    monkeypatch.setenv("HEARTSONG_DATA_DIR", str(disk / "data"))
+    if not mounted:
+        real, writes = Store.transaction, []
+
+        def transaction(self):
+            writes.append(1)
+            if len(writes) > 4:
+                raise sqlite3.OperationalError("database or disk is full")
+            return real(self)
+
+        monkeypatch.setattr(Store, "transaction", transaction)
+    yield disk / "data"
+    if mounted:  # lazily: the in-process session's database connection may still be open
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def test_full_data_disk_keeps_the_session_tells_once_and_read_only_commands_work(full_data_disk, tmp_path, capsys):
+    from wellness_app.cli import main
+    from wellness_app.record import SPILL_FORMAT, SPILL_NAME
+
+    out = tmp_path / "out"
+    code = main(["session", "--protocol", "coherent-6", "--sensor", "virtual", "--minutes", "1", "--offline",
+                 "--generator", "rules", "--synth", "builtin", "--out", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "the session database stopped recording at" in lines[0], lines
+    assert str(out / "session.json") in lines[0] and str(out / SPILL_NAME) in lines[0] and "free some space" in lines[0]
+    assert " ".join(stdout.split()).count("the session database stopped recording") == 1, "told once, during it"
+    assert "session written" in stdout
+
+    record = json.loads((out / "session.json").read_text())
+    assert [r["t_s"] for r in record["seconds"]] == list(range(60)) and record["summary"]["complete"]
+    spill = [json.loads(line) for line in (out / SPILL_NAME).read_text().splitlines()]
+    assert spill[0]["format"] == SPILL_FORMAT and "disk is full" in spill[0]["reason"]
+    spilled_seconds = [row["t_s"] for row in spill[1:] if row["table"] == "seconds"]
+
+    for command in (["history"], ["protocols"], ["report", "1", "--out", str(tmp_path / "report")]):
+        assert main(command) == 0, (command, capsys.readouterr().err)  # read-only commands on the full disk
+    history = capsys.readouterr().out
+    assert "coherent-6" in history and "Traceback" not in history
+    with Store() as store:
+        [info] = store.list_sessions()
+        stored = [row["t_s"] for row in store.seconds(info.id)]
+    assert 0 < len(stored) < 60 and stored + spilled_seconds == list(range(60)), "every second is kept, once"
+    assert (tmp_path / "report" / "report.html").exists()
+
+
+def test_kill_9_leaves_a_wav_file_that_python_opens(tmp_path):
+    """Three offline sessions killed with SIGKILL at seeded moments: the WAV header always matches the audio on disk
+    (to within one 0.1 s block) and Python's `wave` opens it; the database is at most a second behind the audio."""
+    data_dir, rng = Path(os.environ["HEARTSONG_DATA_DIR"]), random.Random(14)
+    for i in range(3):
+        out = tmp_path / f"k{i}"
+        committed_before = _seconds_in_db(data_dir)
+        process = subprocess.Popen([sys.executable, "-m", "wellness_app.cli", "session", "--protocol", "coherent-6",
+                                    "--minutes", "5", "--offline", "--generator", "rules", "--synth", "builtin",
+                                    "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while _seconds_in_db(data_dir) < committed_before + 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))
+        assert process.poll() is None, "the session ended before the kill"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        wav = out / "session.wav"
+        with wave.open(str(wav)) as audio:
+            assert (audio.getnchannels(), audio.getsampwidth(), audio.getframerate()) == (2, 2, 48000)
+            header_s = audio.getnframes() / 48000
+        on_disk_s = (wav.stat().st_size - 44) / (2 * 2 * 48000)
+        assert header_s > 2.0 and 0.0 <= on_disk_s - header_s <= 0.1 + 1e-9, (header_s, on_disk_s)
+        with Store() as store:
+            info = store.list_sessions()[0]
+        assert 0.0 <= header_s - info.last_t_s <= 1.1, (header_s, info.last_t_s)  # second N is rowed once N s sound
+        print(f"kill {i}: WAV header {header_s:.2f} s of {on_disk_s:.2f} s on disk; database up to second {info.last_t_s:.0f}")

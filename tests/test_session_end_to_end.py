@@ -15,6 +15,7 @@ import soundfile
 
 from wellness_app.engine import BLOCK_FRAMES
 from wellness_app.session import SessionOptions, build_engine, run_offline
+from wellness_app.storage import Store
 
 LIMITER_CEILING = 0.8913  # -1 dBFS
 
@@ -148,14 +149,16 @@ def test_malformed_protocol_file(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_refused_sound_device_keeps_the_record(tmp_path):
+def test_a_sound_device_asked_for_and_missing_is_refused_before_anything_is_recorded(tmp_path):
     out = tmp_path / "live"
     result = heartsong("session", "--protocol", "coherent-6", "--minutes", "1", "--device", "no-such-device",
                        "--out", str(out))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "--offline" in result.stderr
-    assert json.loads((out / "session.json").read_text())["format"] == "heartsong-session/1"
+    assert not (out / "session.json").exists()
+    with Store() as store:
+        assert store.list_sessions() == [], "no empty session row is left behind"
 
 
 def test_protocols_lists_the_library():

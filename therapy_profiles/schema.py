@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import unicodedata
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -62,10 +63,28 @@ def _slug(value: str) -> str:
     return value
 
 
-def _one_line(value: str) -> str:
-    if not (1 <= len(value) <= 300) or "\n" in value:
-        raise ValueError("is not allowed (one line of 1-300 characters)")
+# Characters that move the cursor, reorder or hide text, or end a line on a terminal: refused in every free-text
+# field, so a bundle cannot rewrite what `heartsong client list` shows. Zero-width joiners stay (some scripts need them).
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_control_character(ch: str) -> bool:
+    """True for C0/C1 controls and DEL (ESC, NUL, CR, LF, ...), line/paragraph separators, surrogates and the
+    bidirectional controls U+061C, U+200E-200F, U+202A-202E, U+2066-2069."""
+    return ch in BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs")
+
+
+def _printable(value: str) -> str:
+    bad = next((ch for ch in value if is_control_character(ch)), None)
+    if bad is not None:
+        raise ValueError(f"holds the control character {ascii(bad)} (allowed: printable text on one line)")
     return value
+
+
+def _one_line(value: str) -> str:
+    if not (1 <= len(value) <= 300):
+        raise ValueError("is not allowed (one line of 1-300 characters)")
+    return _printable(value)
 
 
 INSTRUMENTS = ("pad", *LEAD_PROGRAMS)  # "pad" plus the lead instruments the arranger can voice the melody with
@@ -278,7 +297,7 @@ class ClientProfile(_Strict):
 
     schema_version: int
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    display_name: Annotated[str, Field(min_length=1, max_length=80)]
+    display_name: Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_printable)]
     resonance_rate_bpm: _ranged(4, 7.5, "breaths/min") | None = None  # from a resonance-assessment session
     preferences: Preferences = Preferences()
     limits: ClientLimits = ClientLimits()
@@ -291,7 +310,8 @@ class Schedule(_Strict):
 
 
 class PlaylistEntry(_Strict):
-    protocol: Annotated[str, Field(min_length=1, max_length=200)]  # built-in name or a file next to the playlist
+    # a built-in protocol's name, or a protocol file next to the playlist
+    protocol: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
     overrides: Overrides = Overrides()
 
 
@@ -434,6 +454,16 @@ def builtin_protocol_names() -> list[str]:
 def builtin_protocols() -> dict[str, Protocol]:
     """Every built-in protocol, by name."""
     return {name: load_protocol(name) for name in builtin_protocol_names()}
+
+
+def reserved_protocol_name_error(file_name: str, protocol: Protocol) -> str | None:
+    """Why a custom protocol stored as ``file_name`` may not be installed, or None: neither its name nor its file
+    name may be a built-in's (``coherent-6.json`` would pass for ``coherent-6`` in every list)."""
+    builtin = builtin_protocol_names()
+    for name in (protocol.name, Path(file_name).stem):
+        if name in builtin:
+            return f"{name!r} is a built-in protocol: give yours another name, e.g. {name}-mine"
+    return None
 
 
 def load_protocol(path_or_name: str | Path) -> Protocol:

@@ -1,31 +1,62 @@
 """`heartsong analyze FILE`: run the estimator over a recorded session, print a state summary and chart it (PNG).
 
-Accepts the session engine's ``session.json`` (a ``beats`` list of {t_s, rr_raw, rr_ms, after_gap}) and the raw
-sensor recording of ``biosignals.sources.replay`` (JSON Lines: Heart Rate Measurements, and PMD ECG/ACC frames
-from an H10, whose sensor-clock sample times are mapped to host time by the least-delayed frame's offset).
+Accepts the session engine's ``session.json`` (a ``beats`` list of {t_s, rr_raw, rr_ms, after_gap}, at most
+``MAX_SESSION_BYTES``) and the raw sensor recording of ``biosignals.sources.replay`` (JSON Lines: Heart Rate
+Measurements, and PMD ECG/ACC frames from an H10, whose sensor-clock sample times are mapped to host time by the
+least-delayed frame's offset; read within that module's bounds). Beats that cannot be real are dropped and
+counted (``dropped_beats``): a time outside ``TIME_RANGE_S`` (NaN and infinities included) or going back; an RR
+interval outside ``PLAUSIBLE_RR_MS`` (20-250 beats/min).
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from biosignals.estimator import PhysioEstimator
+from biosignals.heart_rate_measurement import PLAUSIBLE_HEART_RATE_BPM
 from biosignals.packet_decoder import HostSamples, PacketDecoder
+from biosignals.sources.replay import FORMAT_NAME, MAX_LINE_BYTES, MAX_RECORDING_S
 from biosignals.types import Beat
+from generators.output import replace_file
 from wellness_app.errors import CliError
 
 STATE_EVERY_S = 1.0
+MAX_SESSION_BYTES = 64 * 1024 * 1024  # a 4-hour session.json is about 12 MiB
+PLAUSIBLE_RR_MS = (60000.0 / PLAUSIBLE_HEART_RATE_BPM[1], 60000.0 / PLAUSIBLE_HEART_RATE_BPM[0])  # 240-3000 ms
+# Session times (s from the session's start): the first beats are back-dated before it, and nothing lasts a day.
+TIME_RANGE_S = (-600.0, MAX_RECORDING_S)
 
 
-def _session_beats(data: dict) -> list[Beat]:
+def _session_beats(path: Path) -> list[Beat]:
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_SESSION_BYTES + 1)  # bounded: stat sizes lie for pipes and /dev files
+    if len(raw) > MAX_SESSION_BYTES:
+        raise ValueError(f"{path} is larger than the {MAX_SESSION_BYTES // 2**20} MiB a session.json can be")
     try:
+        data = json.loads(raw)
         return [Beat(float(b["t_s"]), int(b["rr_raw"]), float(b["rr_ms"]), bool(b.get("after_gap", False)))
                 for b in data["beats"]]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise ValueError("session file's beats are not {t_s, rr_raw, rr_ms, after_gap} rows: is it a Heartsong session.json?") from None
+
+
+def _is_recording(path: Path) -> bool:
+    """Whether ``path`` starts with a sensor recording's header line (else it must be a session.json)."""
+    with path.open("rb") as handle:
+        first = handle.readline(MAX_LINE_BYTES)
+    if not first.lstrip().startswith(b"{"):
+        raise ValueError("it is neither JSON nor JSON Lines")
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False  # the first line of a (pretty-printed) session.json
+    return isinstance(header, dict) and header.get("format") == FORMAT_NAME
 
 
 def _recording_inputs(path: Path) -> list[tuple[float, str, object]]:
@@ -45,18 +76,46 @@ def _recording_inputs(path: Path) -> list[tuple[float, str, object]]:
     return events
 
 
+def plausible_events(events: list[tuple[float, str, object]]) -> tuple[list, collections.Counter]:
+    """The events whose times lie in ``TIME_RANGE_S`` and do not go back, and the beats among them whose RR lies
+    in ``PLAUSIBLE_RR_MS``; and a count of what was dropped, by reason."""
+    kept, dropped = [], collections.Counter()
+    for t, kind, payload in events:
+        if not TIME_RANGE_S[0] <= t <= TIME_RANGE_S[1]:  # also NaN
+            dropped[f"time outside {TIME_RANGE_S[0]:g} to {TIME_RANGE_S[1]:g} s"] += 1
+        elif kept and t < kept[-1][0]:
+            dropped["time out of order"] += 1
+        elif kind == "beat" and not PLAUSIBLE_RR_MS[0] <= payload.rr_ms <= PLAUSIBLE_RR_MS[1]:
+            dropped[f"RR outside {PLAUSIBLE_RR_MS[0]:g}-{PLAUSIBLE_RR_MS[1]:g} ms"] += 1
+        else:
+            kept.append((t, kind, payload))
+    return kept, dropped
+
+
+def chart_path(file: str | Path, png: str | Path | None) -> Path:
+    """Where the chart of ``file`` goes: ``png`` if it names a .png file, ``png/<file stem>.png`` if it is a
+    folder, ``file`` with .png when None; ValueError for anything else."""
+    if png is None:
+        return Path(file).with_suffix(".png")
+    png = Path(png)
+    if png.is_dir():
+        return png / (Path(file).stem + ".png")
+    if png.suffix.lower() != ".png":
+        raise ValueError(f"--png {png} is neither a .png file nor a folder: give e.g. {png.with_suffix('.png')}")
+    return png
+
+
 def analyze_recording(path: str | Path, out_png: str | Path) -> dict:
     """Estimate the state through a recorded session; write a chart to ``out_png``; return the summary dict."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     est = PhysioEstimator()
-    first = text.lstrip()[:1]
-    if first == "{" and '"beats"' in text[:200_000] and "\n{" not in text.strip():
-        events = [(b.t, "beat", b) for b in _session_beats(json.loads(text))]
-    else:
+    if _is_recording(path):
         events = _recording_inputs(path)
-    if not events:
-        raise ValueError(f"{path} holds no beats: nothing to analyze (record a session with a strap first)")
+    else:
+        events = [(b.t, "beat", b) for b in _session_beats(path)]
+    events, dropped = plausible_events(events)
+    if not any(kind == "beat" for _, kind, _ in events):
+        raise ValueError(f"{path} holds no usable beats: nothing to analyze (record a session with a strap first)")
 
     rows, beat_t, beat_rr = [], [], []
     next_state = events[0][0] + STATE_EVERY_S
@@ -83,6 +142,7 @@ def analyze_recording(path: str | Path, out_png: str | Path) -> dict:
         "file": str(path),
         "duration_s": round(events[-1][0] - events[0][0], 1),
         "beats": len(beat_t),
+        "dropped_beats": ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items())) or 0,
         **{f"mean_{name}": mean_of(name) for name in (
             "heart_rate_bpm", "rmssd_ms", "sdnn_ms", "pnn50", "lf_hf", "coherence", "breathing_rate_bpm",
             "artifact_percent", "signal_quality")},
@@ -115,19 +175,24 @@ def _chart(rows, beat_t, beat_rr, out_png: Path) -> None:
     axes[2].set_title("Coherence (HeartMath-style, 64 s window; see biosignals.hrv)")
     axes[2].set_xlabel("time (s)")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
+    replace_file(out_png, image.getvalue())
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """Register ``analyze FILE [--png OUT]``; the handler prints the summary and returns 0."""
     parser = subparsers.add_parser("analyze", help="estimate the state through a recorded session and chart it")
     parser.add_argument("file", help="session.json or a raw sensor recording (.jsonl)")
-    parser.add_argument("--png", help="chart path (default: FILE with .png)")
+    parser.add_argument("--png", help="chart file (.png) or folder (default: FILE with .png)")
 
     def run(args: argparse.Namespace) -> int:
-        out = args.png or str(Path(args.file).with_suffix(".png"))
         from biosignals.sources.base import SensorError
+        try:
+            out = chart_path(args.file, args.png)
+        except ValueError as error:
+            raise CliError(str(error)) from None
         try:
             summary = analyze_recording(args.file, out)
         except (ValueError, OSError, SensorError) as error:  # a file that is not a session or recording

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from therapy_profiles import ClientProfile, Playlist, ProfileError, Protocol, builtin_protocol_names, load_protocol
-from therapy_profiles.schema import MAX_FILE_BYTES, validate_document
+from therapy_profiles.schema import MAX_FILE_BYTES, reserved_protocol_name_error, validate_document
 from wellness_app.clients import client_overrides, client_playlist, get_client
 from wellness_app.errors import TherapistError
 from wellness_app.playlists import PROTOCOL_FILE, custom_protocols
@@ -90,7 +90,11 @@ def read_bundle(path: Path) -> tuple[ClientProfile, Playlist | None, dict[str, P
                                "(allowed: 1-40 lower-case letters, digits and '-', then .json or .toml)")
         if len(json.dumps(protocol_data)) > MAX_FILE_BYTES:
             raise ProfileError(f"{what}: protocols[{file_name!r}] is larger than {MAX_FILE_BYTES // 1024} KiB")
-        protocols[file_name] = validate_document(Protocol, protocol_data, f"{what}: protocols[{file_name!r}]")
+        protocol = validate_document(Protocol, protocol_data, f"{what}: protocols[{file_name!r}]")
+        reserved = reserved_protocol_name_error(file_name, protocol)
+        if reserved:
+            raise ProfileError(f"{what}: protocols[{file_name!r}]: {reserved}")
+        protocols[file_name] = protocol
     playlist = None
     if data.get("playlist") is not None:
         playlist = validate_document(Playlist, data["playlist"], f"{what}: playlist")

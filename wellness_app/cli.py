@@ -6,7 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from wellness_app.arguments import OneLineParser, positive_amount, seed
 from wellness_app.errors import CliError
+from wellness_app.terminal import shown
 
 EXIT_USAGE = 2
 
@@ -35,13 +37,22 @@ def _progress_printer(console, total_s: float):
 GENERATORS = ("model", "model-torch", "rules")
 
 
-def _run_session(args, *, demo: bool) -> int:
+def cmd_session(args) -> int:
+    """``demo`` and ``session``: build the session, play it live, or render it to files (``--offline``, or when
+    there is no sound card and the sensor can be simulated); one line and exit 2 on any failure, also when the
+    database stopped recording (the music never stops for storage: see ``wellness_app.record``)."""
     from rich.console import Console
+    from rich.markup import escape
 
-    from generators.player import AudioDeviceError, LivePlayer
+    from biosignals.sources import SensorError
+    from generators.player import AudioDeviceError
     from wellness_app.session import SessionOptions, build_engine, run_live_blocking, run_offline
 
     console = Console(stderr=False)
+
+    def note(message: str) -> None:
+        console.print("[yellow]note:[/]", escape(shown(message)))
+
     options = SessionOptions(
         protocol=args.protocol, minutes=args.minutes, out_dir=Path(args.out), sensor=args.sensor,
         generator=args.generator, synth=args.synth, offline=args.offline, seed=args.seed,
@@ -50,18 +61,9 @@ def _run_session(args, *, demo: bool) -> int:
     progress, update = _progress_printer(console, options.minutes * 60.0)
     engine, notices = build_engine(options, on_progress=update)
     for notice in notices:
-        console.print(f"[yellow]note:[/] {notice}")
-    player = None
-    if not options.offline:
-        try:
-            player = LivePlayer(sample_rate=engine.sample_rate, device=args.device)
-            player.open()
-        except AudioDeviceError as error:
-            if not demo:
-                engine.finish()
-                raise CliError(str(error)) from None
-            console.print(f"[yellow]note:[/] {str(error).split(';')[0]}: rendering to files instead")
-            player = None
+        note(notice)
+    engine.record.on_notice = note
+    player = None if options.offline else _open_player(engine, args.device, note)
     with progress:
         try:
             if player is None:
@@ -73,11 +75,13 @@ def _run_session(args, *, demo: bool) -> int:
                     raise CliError(f"{error}; everything up to now is saved in {options.out_dir}") from None
                 finally:
                     player.close()
+        except SensorError as error:  # the strap could not be reached: nothing was recorded
+            raise CliError(str(error)) from None
         except OSError as error:  # an output file cannot be written (disk full)
             raise CliError(f"{error}; the session database keeps every second up to then "
                            "(see `heartsong history`)") from None
-    out = options.out_dir
-    summary = engine.record.summary()
+    out, record = options.out_dir, engine.record
+    summary = record.summary()
     console.print(f"[green]session written:[/] {out / 'session.wav'}, {out / 'session.mid'}, {out / 'session.json'}")
     console.print(
         "heart rate {0} -> {1} bpm, breathing {2} -> {3} /min (guide {4} -> {5} /min); "
@@ -87,15 +91,38 @@ def _run_session(args, *, demo: bool) -> int:
             summary["guide_rate_bpm_start"], summary["guide_rate_bpm_end"],
         )
     )
+    if record.storage_failure:
+        from wellness_app.storage import data_dir
+
+        kept = f"{record.path} and {record.spill_path}" if record.spill_path.exists() else str(record.path)
+        lost = f"; {record.unsaved_rows} rows could not be saved anywhere" if record.unsaved_rows else ""
+        raise CliError(f"{record.storage_failure}: the session played to its end and is kept in {kept}{lost}; free "
+                       f"some space for the database in {data_dir()} before the next session")
+    if record.output_failure:
+        raise CliError(f"{record.output_failure}: the session played to its end; the database keeps every second "
+                       "(see `heartsong history`)")
     return 0
 
 
-def cmd_demo(args) -> int:
-    return _run_session(args, demo=True)
+def _open_player(engine, device: str | None, note):
+    """The sound card, started; None when there is none and the session can be rendered to files instead (a
+    simulated sensor). Refused, before anything is recorded, when the ``device`` asked for cannot be opened, and
+    for a strap session, which needs real time."""
+    from generators.player import AudioDeviceError, LivePlayer
 
-
-def cmd_session(args) -> int:
-    return _run_session(args, demo=False)
+    try:
+        player = LivePlayer(sample_rate=engine.sample_rate, device=device)
+        player.open()
+        return player
+    except AudioDeviceError as error:
+        if device is not None:
+            raise CliError(str(error)) from None
+        problem = str(error).split(";")[0]
+        if not hasattr(engine.source, "packets_until"):
+            raise CliError(f"{problem}: a session with a strap plays live and needs one (connect a sound card, or "
+                           "use --offline with --sensor virtual or replay:FILE to render files)") from None
+        note(f"{problem}: rendering to files instead")
+        return None
 
 
 def cmd_protocols(args) -> int:
@@ -108,10 +135,10 @@ def cmd_protocols(args) -> int:
     try:
         protocols += sorted(custom_protocols(open_store()).items())
     except (StorageError, ValueError) as error:
-        print(f"heartsong: the stored protocols cannot be listed ({error})", file=sys.stderr)
+        print(f"heartsong: the stored protocols cannot be listed ({shown(error)})", file=sys.stderr)
     for name, protocol in protocols:
         minutes = protocol.total_duration_s / 60.0
-        print(f"{name:<22} {minutes:5.1f} min  {protocol.description}")
+        print(f"{shown(name):<22} {minutes:5.1f} min  {shown(protocol.description)}")
     return 0
 
 
@@ -131,7 +158,7 @@ def cmd_scan(args) -> int:
     for strap in straps:
         rssi = f"{strap.rssi_dbm} dBm" if strap.rssi_dbm is not None else "--"
         pmd = {True: "yes", False: "no", None: "not probed"}[strap.offers_pmd]
-        print(f"{strap.address:<20} {strap.name or '(no name)':<24} {rssi:>8}  {pmd}")
+        print(f"{shown(strap.address):<20} {shown(strap.name or '(no name)'):<24} {rssi:>8}  {pmd}")
     return 0
 
 
@@ -140,10 +167,11 @@ def cmd_record(args) -> int:
 
     from biosignals.sources import SensorError, open_source
     from biosignals.sources.replay import record_session
+    from generators.output import create_file
 
     try:
         source = open_source(args.sensor)
-        count = asyncio.run(record_session(source, args.minutes, args.out, sensor=args.sensor))
+        count = asyncio.run(record_session(source, args.minutes, lambda: create_file(args.out), sensor=args.sensor))
     except SensorError as error:
         raise CliError(str(error)) from None
     except OSError as error:
@@ -153,14 +181,16 @@ def cmd_record(args) -> int:
 
 
 def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
-    parser.add_argument("--minutes", type=float, default=3.0, help="session length in minutes (default 3)")
+    parser.add_argument("--minutes", type=positive_amount(240, "minutes"), default=3.0,
+                        help="session length in minutes, up to 240 (default 3)")
     parser.add_argument("--out", default="out/demo" if demo else "out/session", help="output directory")
     parser.add_argument("--generator", default="model", choices=list(GENERATORS),
                         help="model: the learned melody model (NumPy inference); model-torch: the same model on "
                              "PyTorch; rules: the rule-based baseline")
     parser.add_argument("--synth", default="auto", choices=["auto", "fluidsynth", "builtin"],
                         help="synthesiser: FluidSynth with a GM SoundFont, or the built-in one (auto: FluidSynth when installed)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed for the virtual listener and the music")
+    parser.add_argument("--seed", type=seed, default=1,
+                        help="random seed for the virtual listener and the music, 0 to 4294967295 (default 1)")
     parser.add_argument("--device", default=None,
                         help="audio output device: index or part of its name (default: the system default)")
     if demo:
@@ -178,12 +208,14 @@ def _add_session_options(parser: argparse.ArgumentParser, *, demo: bool) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="heartsong", description="Biofeedback relaxation music.")
+    from biosignals.sources.replay import MAX_RECORDING_S
+
+    parser = OneLineParser(prog="heartsong", description="Biofeedback relaxation music.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="a guided coherent-breathing session with the virtual strap")
     _add_session_options(demo, demo=True)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_session)
 
     session = sub.add_parser("session", help="a guided session with a chosen protocol and sensor")
     _add_session_options(session, demo=False)
@@ -191,12 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="list heart-rate straps in range")
     scan.add_argument("--virtual", action="store_true", help="scan the virtual sensor lab instead of Bluetooth")
-    scan.add_argument("--timeout", type=float, default=5.0, help="seconds to scan (default 5)")
+    scan.add_argument("--timeout", type=positive_amount(600, "seconds"), default=5.0,
+                      help="seconds to scan (default 5)")
     scan.set_defaults(func=cmd_scan)
 
     record = sub.add_parser("record", help="record a strap's raw packets to a replayable file")
     record.add_argument("--sensor", required=True, help="strap address, virtual:hrs|hr-only|h10")
-    record.add_argument("--minutes", type=float, required=True, help="how long to record")
+    record.add_argument("--minutes", type=positive_amount(MAX_RECORDING_S / 60, "minutes"), required=True,
+                        help=f"how long to record, up to {MAX_RECORDING_S / 3600:g} h")
     record.add_argument("--out", required=True, help="recording file (JSON Lines)")
     record.set_defaults(func=cmd_record)
 
@@ -216,12 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from wellness_app.session import SessionSetupError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already printed in one line
+        return stop.code
     os.umask(0o077)  # session files hold health data: readable by the user alone
     try:
         return args.func(args)
     except (CliError, SessionSetupError) as error:
-        print(f"heartsong: error: {error}", file=sys.stderr)
+        print(f"heartsong: error: {shown(error)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("heartsong: stopped; everything recorded so far is saved", file=sys.stderr)

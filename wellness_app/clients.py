@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from therapy_profiles import ClientProfile, Overrides, Playlist, PlaylistEntry, load_playlist, load_protocol
-from therapy_profiles.schema import validate_document
+from therapy_profiles.schema import reserved_protocol_name_error, validate_document
 from wellness_app.errors import TherapistError
 from wellness_app.playlists import PROTOCOL_FILE, get_playlist
 from wellness_app.storage import Store
@@ -57,6 +57,10 @@ def assign_playlist(store: Store, client_id: str, source: str) -> Playlist:
         playlist = load_playlist(path)  # validates every protocol it names
         protocols = {e.protocol: load_protocol(path.parent / e.protocol)
                      for e in playlist.sessions if PROTOCOL_FILE.fullmatch(e.protocol)}
+        for file_name, protocol in protocols.items():
+            reserved = reserved_protocol_name_error(file_name, protocol)
+            if reserved:
+                raise TherapistError(f"playlist {path.name}: protocol file {file_name}: {reserved}")
     else:
         playlist, protocols = get_playlist(store, source), {}
     with store.transaction() as db:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import tempfile
 from pathlib import Path
 
 from wellness_app.clients import client_playlist, get_client
 from wellness_app.personalised import personalised_protocol
 from wellness_app.session import SessionOptions, build_engine, run_offline
-from wellness_app.storage import Store
+from wellness_app.storage import Store, private_folder, write_private
 
 
 SILENT_RECORDING = json.dumps({"format": "heartsong-sensor-recording", "version": 1, "source": "no sensor",
@@ -24,9 +24,10 @@ def render_playlist(store: Store, client_id: str, out_dir: Path, *, synth: str =
     Renders are not listening sessions, so nothing is added to the session history. Returns the M3U path."""
     client = get_client(store, client_id)
     playlist = client_playlist(store, client)
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(out_dir)
     lines = ["#EXTM3U", f"#PLAYLIST:{playlist.name} for {client.client_id}"]
-    with tempfile.TemporaryDirectory(prefix="heartsong-render-") as work:
+    # Rendered inside out_dir, so each file is renamed into place: a link at its name is replaced, never followed.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".heartsong-render-") as work:
         silent = Path(work) / "no-sensor.jsonl"
         silent.write_text(SILENT_RECORDING)
         for index, entry in enumerate(playlist.sessions, start=1):
@@ -43,10 +44,10 @@ def render_playlist(store: Store, client_id: str, out_dir: Path, *, synth: str =
                 on_session(index, len(playlist.sessions), protocol, choice)
             run_offline(engine)
             stem = f"{index:02d}-{protocol.name}"
-            shutil.move(options.out_dir / "session.wav", out_dir / f"{stem}.wav")
-            shutil.move(options.out_dir / "session.mid", out_dir / f"{stem}.mid")
+            os.replace(options.out_dir / "session.wav", out_dir / f"{stem}.wav")
+            os.replace(options.out_dir / "session.mid", out_dir / f"{stem}.mid")
             title = f"{index}. {protocol.name} ({minutes:.1f} min, {choice['mode']})"
             lines += [f"#EXTINF:{round(protocol.total_duration_s)},{title}", f"{stem}.wav"]
     m3u = out_dir / f"{playlist.name}.m3u"
-    m3u.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_private(m3u, "\n".join(lines) + "\n")
     return m3u

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from therapy_profiles import Playlist, PlaylistEntry, ProfileError, Protocol, builtin_protocol_names, load_protocol
-from therapy_profiles.schema import validate_document
+from therapy_profiles import Playlist, PlaylistEntry, ProfileError, Protocol, load_protocol
+from therapy_profiles.schema import reserved_protocol_name_error, validate_document
 from wellness_app.errors import TherapistError
 from wellness_app.storage import Store
 
@@ -42,8 +42,9 @@ def save_custom_protocol(store: Store, protocol: Protocol, *, replacing: str | N
     Every playlist that uses the protocol must still be valid with its overrides. One transaction.
     """
     file_name = protocol_file_name(protocol)
-    if protocol.name in builtin_protocol_names():
-        raise TherapistError(f"{protocol.name!r} is a built-in protocol: give yours another name, e.g. {protocol.name}-mine")
+    reserved = reserved_protocol_name_error(file_name, protocol)
+    if reserved:
+        raise TherapistError(reserved)
     with store.transaction() as db:
         if file_name != replacing and Store.has(db, "protocols", "file_name", file_name):
             raise TherapistError(f"a protocol named {protocol.name!r} is already stored: pick another name, or edit that one")

@@ -4,21 +4,31 @@ SQLite store every session-second and to session.json every few seconds.
 Store: rows are buffered and committed in one transaction per session-second (``wellness_app.storage``), so a
 session killed at any moment keeps everything up to its last second. session.json is rewritten atomically (write
 to a temporary file, then rename) every ``SAVE_EVERY_S`` of session time and at the end; it is never half-written.
+
+Storage never stops the music. When the database refuses a write (a full disk), the record stops writing to it for
+the rest of the session, tells ``on_notice`` once, and appends every row the database did not get to
+``SPILL_NAME`` beside session.json (JSON Lines: a header, then ``{"table": ..., **row}``); session.json still gets
+everything but the ECG/ACC samples. ``storage_failure`` then says, in one line, what happened.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from generators.output import create_file
 from wellness_app.storage import Store, write_private
 
 SUMMARY_EVERY_S = 5  # session seconds between updates of the running summary in the store
 SAVE_EVERY_S = 30.0  # session seconds between saves of session.json (the SQLite store is written every second)
+SPILL_NAME = "session.unstored.jsonl"  # beside session.json: the rows the database refused
+SPILL_FORMAT = "heartsong-unstored-rows/1"
 
 # Per-second columns of session.json, with their units. Every number shown to a user is defined here or in
 # biosignals.estimator (HR, RMSSD, breathing rate) and therapy_profiles.policy (guide, tempo).
@@ -72,7 +82,15 @@ class SessionRecord:
     _pending: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"seconds": [], "beats": [], "decisions": [], "events": [], "pmd": []}
     )
-    _store_failed: bool = False
+    on_notice: Callable[[str], None] | None = None  # told once, plainly, when the database or an output file fails
+    storage_failure: str | None = None  # one line: why the database stopped recording; None while it records
+    output_failure: str | None = None  # one line: the first output file write that failed (``output_failed``)
+    _spill: BinaryIO | None = None
+    unsaved_rows: int = 0  # rows neither the database nor the spill file could take (both disks full)
+
+    @property
+    def spill_path(self) -> Path:
+        return self.path.parent / SPILL_NAME
 
     def add_second(self, row: dict[str, Any]) -> None:
         self.seconds.append(row)
@@ -80,8 +98,20 @@ class SessionRecord:
         summary_due = row["t_s"] % SUMMARY_EVERY_S == 0
         self._flush(summary=self.summary() if summary_due else None)
         if row["t_s"] - self._last_save_t >= SAVE_EVERY_S:
-            self._save_json()
             self._last_save_t = row["t_s"]
+            try:
+                self._save_json()
+            except OSError as error:  # the database has every second, and the final save may work
+                self.output_failed(row["t_s"], f"{self.path} could not be saved at {row['t_s']} s "
+                                               f"({error.strerror or error})")
+
+    def output_failed(self, t_s: float, message: str) -> None:
+        """An output file could not be written (a full disk): the first time, noted in the events and told; the
+        music goes on."""
+        if self.output_failure is None:
+            self.output_failure = message
+            self.add_event(t_s, "output_error", message)
+            self._tell(f"{message}: the music goes on")
 
     def add_beat(self, row: dict[str, Any]) -> None:
         self.beats.append(row)
@@ -102,27 +132,52 @@ class SessionRecord:
 
     def _flush(self, summary: dict[str, Any] | None = None, finished: bool = False) -> None:
         """Commit the buffered rows (and the running ``summary``, or the final one when ``finished``) in one
-        transaction. A failing store never stops the music: the rows stay buffered for the next second's
-        attempt, and the failure is noted once in the events."""
+        transaction. A write the database refuses ends its part in this session: see the module doc."""
         if self.store is None:
             return
-        try:
-            if self.session_id is None:
-                self.session_id = self.store.begin_session(
-                    protocol=self.protocol, settings=self.settings, client_id=self.client_id,
-                    out_dir=self.path.parent.resolve(), personalisation=self.personalisation,
-                )
-            self.store.append(self.session_id, **self._pending, summary=summary,
-                              complete=self.complete if finished else None)
-        except sqlite3.Error as error:
-            if not self._store_failed:
-                t_s = self.seconds[-1]["t_s"] if self.seconds else 0.0
-                self.add_event(t_s, "storage_error", f"session database write failed ({error}); retrying each second")
-            self._store_failed = True
-            return
-        self._store_failed = False
+        if self.storage_failure is None:
+            try:
+                if self.session_id is None:
+                    self.session_id = self.store.begin_session(
+                        protocol=self.protocol, settings=self.settings, client_id=self.client_id,
+                        out_dir=self.path.parent.resolve(), personalisation=self.personalisation,
+                    )
+                self.store.append(self.session_id, **self._pending, summary=summary,
+                                  complete=self.complete if finished else None)
+            except sqlite3.Error as error:
+                t_s = self.seconds[-1]["t_s"] if self.seconds else 0
+                self.storage_failure = f"the session database stopped recording at {t_s} s ({error})"
+                self.add_event(t_s, "storage_error", f"{self.storage_failure}; the rest goes to {SPILL_NAME}")
+                self._tell(f"{self.storage_failure}: the music goes on, and the rest of the session is kept in "
+                           f"{self.path} and {self.spill_path}")
+            else:
+                for rows in self._pending.values():
+                    rows.clear()
+                return
+        self._spill_pending(summary)
+
+    def _spill_pending(self, summary: dict[str, Any] | None) -> None:
+        """Append the rows the database did not get to the spill file (created with a header on first use)."""
+        lines = [{"table": table, **row} for table, rows in self._pending.items() for row in rows]
+        if summary is not None:
+            lines.append({"table": "summary", **summary})
         for rows in self._pending.values():
             rows.clear()
+        try:
+            if self._spill is None:
+                self._spill = create_file(self.spill_path)
+                self._spill.write(json.dumps({
+                    "format": SPILL_FORMAT, "session_id": self.session_id, "reason": self.storage_failure,
+                    "protocol": self.protocol.get("name"), "settings": self.settings, "client_id": self.client_id,
+                }).encode() + b"\n")
+            self._spill.write(b"".join(json.dumps(line, allow_nan=False).encode() + b"\n" for line in lines))
+            self._spill.flush()
+        except OSError:
+            self.unsaved_rows += len(lines)
+
+    def _tell(self, message: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(message)
 
     def summary(self) -> dict[str, Any]:
         """Before/after figures: first and last 30 s of the session (means of the per-second values)."""
@@ -161,6 +216,9 @@ class SessionRecord:
         """The end of the session: commit what is buffered, store the summary and whether the session is
         ``complete``, and write session.json."""
         self._flush(summary=self.summary(), finished=True)
+        if self._spill is not None:
+            with contextlib.suppress(OSError):
+                self._spill.close()
         self._save_json()
 
     def _save_json(self) -> None:

@@ -7,13 +7,12 @@ import base64
 import csv
 import html
 import io
-import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 from wellness_app.record import SECOND_COLUMNS
-from wellness_app.storage import Store
+from wellness_app.storage import Store, private_folder, write_private
 
 COHERENCE_DEFINITION = (
     "Coherence (biosignals.hrv.hrv_coherence, HeartMath-style ratio, McCraty et al. 2009): over the last 64 s "
@@ -31,17 +30,18 @@ def _csv_cell(value: Any) -> Any:
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in columns])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in columns])
+    write_private(path, text.getvalue())
     return path
 
 
 def export_csv(store: Store, session_id: int, out_dir: Path) -> dict[str, Path]:
     """seconds.csv (columns as ``SECOND_COLUMNS``, then any extra), beats.csv, decisions.csv, events.csv."""
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(out_dir)
     seconds = store.seconds(session_id)
     second_columns = list(SECOND_COLUMNS)
     second_columns += sorted({k for r in seconds for k in r} - set(second_columns))
@@ -204,6 +204,5 @@ def write_report(store: Store, session_id: int, out_dir: Path) -> dict[str, Path
     """CSV files and ``report.html`` in ``out_dir`` (user-only files); returns their paths by name."""
     files = export_csv(store, session_id, out_dir)
     report = out_dir / "report.html"
-    with os.fdopen(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        handle.write(render_html(store, session_id))
+    write_private(report, render_html(store, session_id))
     return files | {"html": report}

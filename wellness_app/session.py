@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from biosignals.sources import SensorError, SensorSource, open_source
 from biosignals.sources.virtual import VirtualStrap
 from generators.base import Generator
-from generators.output import WavWriter
+from generators.output import WavWriter, create_file
 from generators.rules import RuleBasedGenerator
 from generators.synth import open_synth
 from therapy_profiles import ProfileError, Protocol, load_protocol
@@ -20,7 +19,7 @@ from wellness_app.engine import SessionEngine
 from wellness_app.errors import TherapistError
 from wellness_app.personalised import personalised_protocol
 from wellness_app.record import SessionRecord
-from wellness_app.storage import StorageError, open_store
+from wellness_app.storage import StorageError, open_store, private_folder
 
 SAMPLE_RATE = 48000
 
@@ -46,12 +45,11 @@ class SessionOptions:
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
-    """Create ``out_dir`` (user-only permissions) and prove it is writable before anything is recorded."""
+    """Create ``out_dir`` (0700, also when it existed) and prove it is writable before anything is recorded."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        probe = out_dir / ".heartsong-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        private_folder(out_dir)
+        create_file(out_dir / ".heartsong-write-test").close()
+        (out_dir / ".heartsong-write-test").unlink()
     except OSError as error:
         raise SessionSetupError(
             f"cannot write to output directory {out_dir} ({error.strerror or error}): choose another with --out"
@@ -116,8 +114,8 @@ def make_generator(kind: str, seed: int) -> Generator:
 
 def build_engine(options: SessionOptions, on_progress=None) -> tuple[SessionEngine, list[str]]:
     """All parts of a session, wired; returns the engine and one-line notices for the user."""
-    if options.minutes <= 0 or options.minutes > 240:
-        raise SessionSetupError(f"--minutes {options.minutes} is out of range: use a value between 0.5 and 240")
+    if not 0 < options.minutes <= 240:  # also refuses NaN
+        raise SessionSetupError(f"--minutes {options.minutes} is out of range: use a value above 0, up to 240")
     try:
         store = open_store()
     except StorageError as error:
@@ -165,11 +163,30 @@ def run_offline(engine: SessionEngine) -> None:
             raise
 
 
+class LiveWavWriter(WavWriter):
+    """A live session's WAV file: a write the disk refuses ends the file there (``SessionRecord.output_failed``),
+    never the music the listener hears."""
+
+    def __init__(self, engine: SessionEngine) -> None:
+        super().__init__(engine.out_dir / "session.wav", engine.sample_rate)
+        self.record = engine.record
+        self.failed = False
+
+    def write(self, block) -> None:
+        if self.failed:
+            return
+        try:
+            super().write(block)
+        except OSError as error:
+            self.failed = True
+            self.record.output_failed(self.frames_written / self.sample_rate, str(error))
+
+
 async def run_live(engine: SessionEngine, player) -> None:
     """Play the session live; the sensor source is started and always stopped here."""
     await engine.source.start()
     try:
-        with WavWriter(engine.out_dir / "session.wav", engine.sample_rate) as wav:
+        with LiveWavWriter(engine) as wav:
             await engine.run_live(player, wav)
     finally:
         await engine.source.stop()
@@ -177,8 +194,3 @@ async def run_live(engine: SessionEngine, player) -> None:
 
 def run_live_blocking(engine: SessionEngine, player) -> None:
     asyncio.run(run_live(engine, player))
-
-
-def user_only(path: Path) -> None:
-    """Health data files are readable by the user alone."""
-    os.chmod(path, 0o600)

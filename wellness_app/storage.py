@@ -30,19 +30,22 @@ A session whose recording process died is found by ``recover_incomplete()`` (run
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from generators.output import replace_file
 
 SCHEMA_VERSION = 1
 DB_NAME = "heartsong.sqlite3"
@@ -132,19 +135,36 @@ def data_dir() -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file, then rename), readable by the user only (0600).
-
-    On failure (a full disk) the previous file stays as it was and no partial temporary file is left beside it."""
+    """Write ``text`` to ``path`` atomically (``generators.output.replace_file``: a new 0600 file renamed over it, a
+    link at ``path`` replaced, never followed), creating missing folders 0700; a folder that exists keeps its
+    mode (``private_folder`` is for the output folders Heartsong fills). On failure (a full disk) the previous
+    file stays as it was and no temporary file is left beside it."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    replace_file(path, text.encode("utf-8"))
+
+
+def private_folder(folder: Path) -> Path:
+    """``folder``, created if needed, readable by the user alone (0700, also when it already existed, unless it is a
+    shared sticky folder such as /tmp)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not folder.stat().st_mode & stat.S_ISVTX:  # never a shared folder such as /tmp
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def storage_error(error: sqlite3.Error | OSError, path: Path) -> StorageError:
+    """One line for a database that cannot be used: a full disk asks for space, anything else to move the file."""
+    if _disk_full(error):
+        return StorageError(f"session database {path} cannot be written ({error}): free some space on that disk, "
+                            "or set HEARTSONG_DATA_DIR to a folder on another one")
+    if isinstance(error, OSError):
+        return StorageError(f"cannot create the data directory {path.parent} ({error.strerror or error}): "
+                            "set HEARTSONG_DATA_DIR to a writable folder")
+    return StorageError(f"session database {path} cannot be used ({error}): move it aside and retry")
+
+
+def _disk_full(error: Exception) -> bool:
+    return "disk is full" in str(error) or getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _now() -> str:
@@ -207,9 +227,9 @@ class Store:
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_folder(self.path.parent)
             # SQLite gives the -wal and -shm files the database file's mode, so 0600 here covers all three.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
             os.chmod(self.path, 0o600)
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                        check_same_thread=False)
@@ -219,13 +239,8 @@ class Store:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._lock = threading.RLock()
             self._create_or_check_schema()
-        except sqlite3.DatabaseError as error:
-            raise StorageError(f"session database {self.path} cannot be used ({error}): move it aside and retry") from None
-        except OSError as error:
-            raise StorageError(
-                f"cannot create the data directory {self.path.parent} ({error.strerror or error}): "
-                "set HEARTSONG_DATA_DIR to a writable folder"
-            ) from None
+        except (sqlite3.DatabaseError, OSError) as error:
+            raise storage_error(error, self.path) from None
         self.recover_incomplete()
 
     def close(self) -> None:
@@ -249,10 +264,12 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # also after a COMMIT the full disk refused: the next write starts afresh
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -274,12 +291,17 @@ class Store:
             )
 
     def recover_incomplete(self) -> list[int]:
-        """Mark sessions left ``running`` by a process that is gone as ``incomplete``; returns their ids."""
-        with self.transaction() as db:
-            running = db.execute("SELECT id, pid FROM sessions WHERE status = 'running'").fetchall()
-            dead = [row["id"] for row in running if row["pid"] != os.getpid() and not _pid_alive(row["pid"])]
-            db.executemany("UPDATE sessions SET status = 'incomplete', complete = 0 WHERE id = ?",
-                           [(i,) for i in dead])
+        """Mark sessions left ``running`` by a process that is gone as ``incomplete``; returns their ids. On a
+        database that cannot be written now (a full disk) they stay ``running`` until a later open: reading
+        never needs the disk to have room."""
+        try:
+            with self.transaction() as db:
+                running = db.execute("SELECT id, pid FROM sessions WHERE status = 'running'").fetchall()
+                dead = [row["id"] for row in running if row["pid"] != os.getpid() and not _pid_alive(row["pid"])]
+                db.executemany("UPDATE sessions SET status = 'incomplete', complete = 0 WHERE id = ?",
+                               [(i,) for i in dead])
+        except sqlite3.OperationalError:
+            return []
         return dead
 
     # -- writing a session ----------------------------------------------------------------------------------

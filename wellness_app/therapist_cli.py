@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import math
+import re
 from pathlib import Path
 
 from therapy_profiles import SCHEMA_VERSION, ClientProfile, ProfileError, load_client_profile
@@ -13,20 +14,24 @@ from therapy_profiles.personalisation import PARAMETERS, MusicBandit, parse_choi
 from therapy_profiles.schema import validate_document
 from wellness_app.bundles import export_bundle, import_bundle
 from wellness_app.clients import assign_playlist, client_playlist, get_client, list_clients, save_client
+from wellness_app.arguments import seed, whole_number
 from wellness_app.errors import CliError, TherapistError
 from wellness_app.personalised import get_bandit, personalised_protocol, rate_session
 from wellness_app.playlist_render import render_playlist
 from wellness_app.storage import SessionInfo, Store, StorageError, open_store
+from wellness_app.terminal import shown
+
+MAX_HISTORY_LIMIT = 100_000
 
 
 def _session_id(store: Store, reference: str) -> int:
     """A session number from `heartsong history`, or the folder holding its session.json."""
-    if reference.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", reference):  # ASCII digits only: '²'.isdigit() is True; SQLite takes 63 bits
         return store.session(int(reference)).id
     path = Path(reference)
     info = store.session_by_out_dir(path.parent if path.name == "session.json" else path)
     if info is None:
-        raise TherapistError(f"no stored session for {reference!r}: give a number from `heartsong history` or a session folder")
+        raise TherapistError(f"no stored session {reference!r}: give a number from `heartsong history` or a session folder")
     return info.id
 
 
@@ -78,7 +83,8 @@ def cmd_client_list(args, store: Store) -> None:
         print("no clients yet: add one with `heartsong client add --id ID --name NAME`")
     for client in clients:
         sessions = len(store.list_sessions(client.client_id))
-        print(f"{client.client_id:<20} {client.display_name:<24} playlist {client.playlist or '--':<20} {sessions} session(s)")
+        print(f"{shown(client.client_id):<20} {shown(client.display_name):<24} playlist {shown(client.playlist or '--'):<20} "
+              f"{sessions} session(s)")
 
 
 @_cli
@@ -148,7 +154,8 @@ def history_line(info: SessionInfo) -> str:
     s = info.summary
     hr = f"HR {_number(s.get('heart_rate_bpm_start'))}->{_number(s.get('heart_rate_bpm_end'))}"
     minutes = f"{((info.last_t_s or -1) + 1) / 60:.1f} min"
-    return (f"{info.id:>5}  {info.started.astimezone():%Y-%m-%d %H:%M}  {info.protocol:<22} {info.client_id or '--':<14} "
+    return (f"{info.id:>5}  {info.started.astimezone():%Y-%m-%d %H:%M}  {shown(info.protocol):<22} "
+            f"{shown(info.client_id or '--'):<14} "
             f"{minutes:>9}  {info.status:<10} {hr:<12} rated {info.rating or '--'}")
 
 
@@ -182,20 +189,8 @@ def cmd_report(args, store: Store) -> None:
 @_cli
 def cmd_rate(args, store: Store) -> None:
     session_id = _session_id(store, args.session)
-    if not 1 <= args.rating <= 5:
-        raise TherapistError(f"rating {args.rating} is out of range: give a whole number from 1 to 5")
     learnt = rate_session(store, session_id, args.rating)
     print(f"session {session_id} rated {args.rating}" + (f"; personalisation learnt reward {learnt:.2f}" if learnt is not None else ""))
-
-
-def _week_count(text: str) -> int:
-    try:
-        weeks = int(text)
-    except ValueError:
-        weeks = 0
-    if weeks < 1:
-        raise argparse.ArgumentTypeError(f"--weeks {text} must be a whole number of weeks, 1 or more, e.g. 8")
-    return weeks
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
@@ -211,7 +206,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--min-tempo", type=float, default=40.0, help="lowest tempo 40-120 beats/min (default 40)")
     add.add_argument("--modes", help="preferred modes, comma-separated: the personalisation chooses among these")
     add.add_argument("--palette", help="preferred instruments, comma-separated (e.g. piano,harp)")
-    add.add_argument("--tonic", type=int, help="preferred key, pitch class 0-11 (0 = C)")
+    add.add_argument("--tonic", type=whole_number(0, 11), help="preferred key, pitch class 0-11 (0 = C)")
     add.add_argument("--replace", action="store_true", help="replace an existing client of that id")
     add.set_defaults(func=cmd_client_add)
     client_sub.add_parser("list", help="list clients").set_defaults(func=cmd_client_list)
@@ -237,7 +232,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--client", required=True)
     render.add_argument("--out", required=True, help="output folder")
     render.add_argument("--synth", default="auto", choices=["auto", "fluidsynth", "builtin"])
-    render.add_argument("--seed", type=int, default=1, help="random seed for the music")
+    render.add_argument("--seed", type=seed, default=1, help="random seed for the music, 0 to 4294967295 (default 1)")
     render.set_defaults(func=cmd_playlist_render)
 
     bundle = sub.add_parser("bundle", help="one JSON file with a client, their playlist and protocols")
@@ -253,8 +248,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
     history = sub.add_parser("history", help="recorded sessions, newest first")
     history.add_argument("--client", help="only this client's sessions")
-    history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    history.add_argument("--weeks", type=_week_count, default=0, metavar="N",
+    history.add_argument("--limit", type=whole_number(1, MAX_HISTORY_LIMIT), default=50,
+                         help=f"at most this many, 1 to {MAX_HISTORY_LIMIT} (default 50)")
+    history.add_argument("--weeks", type=whole_number(1, 5200), default=0, metavar="N",
                          help="instead, a line per week for the last N weeks with sessions (see wellness_app/trends.py)")
     history.set_defaults(func=cmd_history)
 
@@ -265,5 +261,5 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
     rate = sub.add_parser("rate", help="rate a session 1-5 (teaches the client's personalisation)")
     rate.add_argument("session", help="session number (see `heartsong history`) or session folder")
-    rate.add_argument("rating", type=int, help="1 (not helpful) to 5 (very helpful)")
+    rate.add_argument("rating", type=whole_number(1, 5), help="1 (not helpful) to 5 (very helpful)")
     rate.set_defaults(func=cmd_rate)

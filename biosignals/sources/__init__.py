@@ -37,7 +37,7 @@ async def check_strap(spec: str, timeout_s: float | None = None):
     ``biosignals.sources.ble.StrapCheck``: battery, body location, RR and contact support, current heart rate."""
     from biosignals.sources.ble import BleStrapSource, check_strap as check
 
-    source = open_source(spec, use_pmd=False)
+    source = None if spec.strip().startswith("replay:") else open_source(spec, use_pmd=False)  # a replay loads its file
     if not isinstance(source, BleStrapSource):
         raise SensorError(f"{spec!r} is not a Bluetooth strap: only straps can be checked")
     return await (check(source) if timeout_s is None else check(source, timeout_s))

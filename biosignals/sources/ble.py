@@ -35,7 +35,12 @@ from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakError
 
 from biosignals import pmd
-from biosignals.heart_rate_measurement import HEART_RATE_MEASUREMENT_UUID, HeartRateParseError, parse_heart_rate_measurement
+from biosignals.heart_rate_measurement import (
+    HEART_RATE_MEASUREMENT_UUID,
+    HeartRateParseError,
+    check_plausible,
+    parse_heart_rate_measurement,
+)
 from biosignals.sources.base import SensorError, SensorSource
 from biosignals.types import SensorPacket
 
@@ -158,7 +163,7 @@ async def check_strap(source: "BleStrapSource", timeout_s: float = CAPABILITY_WI
             async for packet in source.packets():
                 if packet.characteristic == HEART_RATE_MEASUREMENT_UUID:
                     with contextlib.suppress(HeartRateParseError):
-                        hrm = parse_heart_rate_measurement(packet.data)
+                        hrm = check_plausible(parse_heart_rate_measurement(packet.data))
                         heart_rate, contact = hrm.heart_rate_bpm, hrm.contact_detected
                 if heart_rate is not None and source.capabilities_decided.is_set():
                     break
@@ -201,7 +206,7 @@ class BleStrapSource(SensorSource):
         self.capability_window_s = CAPABILITY_WINDOW_S  # real seconds after connecting before HR-only is decided
         self.capabilities_decided = asyncio.Event()
         self.reconnects: list[tuple[float, float]] = []  # (clock at link loss, clock when streaming again)
-        self.parse_errors = 0  # HRM packets that failed to parse (forwarded anyway; the estimator skips them)
+        self.parse_errors = 0  # HRM packets unparsable or implausible (forwarded anyway; the decoder refuses them)
         self._queue: asyncio.Queue[SensorPacket | None] = asyncio.Queue()
         self._client: BleakClient | None = None
         self._link_lost = asyncio.Event()
@@ -379,7 +384,7 @@ class BleStrapSource(SensorSource):
     def _on_heart_rate(self, _characteristic: Any, data: bytearray) -> None:
         self._emit(HEART_RATE_MEASUREMENT_UUID, data)
         try:
-            hrm = parse_heart_rate_measurement(bytes(data))
+            hrm = check_plausible(parse_heart_rate_measurement(bytes(data)))
         except HeartRateParseError:
             self.parse_errors += 1
             return
