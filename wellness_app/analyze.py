@@ -13,7 +13,6 @@ import argparse
 import collections
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
