@@ -257,6 +257,30 @@ def test_full_data_disk_keeps_the_session_tells_once_and_read_only_commands_work
     assert (tmp_path / "report" / "report.html").exists()
 
 
+def test_full_data_disk_is_said_plainly_on_the_app_session_screen(full_data_disk, tmp_path):
+    """The app's runner (no window): the session plays to its end and the screen's notices say, once, in plain
+    words, that not all of it is being saved; the technical why (the spill file) is behind Details."""
+    import asyncio
+
+    from wellness_app.session import SessionOptions
+    from wellness_app.ui.runner import SessionRunner
+
+    options = SessionOptions(protocol="coherent-6", minutes=1.0, out_dir=tmp_path / "s", sensor="virtual",
+                             generator="rules", synth="builtin")
+    runner = SessionRunner.create(options, accelerated_speed=60.0)
+
+    async def run():
+        await runner.start()
+
+    asyncio.run(run())
+    assert runner.status == "finished", runner.error
+    plain = [n for n in runner.view().notices if "storage" in n]
+    assert plain == ["This device's storage refused part of the session, so not all of it is being saved. "
+                     "The music goes on."], runner.view().notices
+    assert any("session.unstored.jsonl" in n for n in runner.detail_notices), runner.detail_notices
+    assert len(json.loads((tmp_path / "s" / "session.json").read_text())["seconds"]) == 60
+
+
 def test_kill_9_leaves_a_wav_file_that_python_opens(tmp_path):
     """Three offline sessions killed with SIGKILL at seeded moments: the WAV header always matches the audio on disk
     (to within one 0.1 s block) and Python's `wave` opens it; the database is at most a second behind the audio."""

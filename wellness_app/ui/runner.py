@@ -153,6 +153,13 @@ class SessionRunner:
         self._start_wall = 0.0
         self._was_lost = False
         self._back_at_s: float | None = None  # session time the lost signal was heard again
+        engine.record.on_notice = self._recording_trouble
+
+    def _recording_trouble(self, message: str) -> None:
+        """The record tells this once when the database or an output file refuses a write; the session plays on."""
+        self.notices.append("This device's storage refused part of the session, so not all of it is being saved. "
+                            "The music goes on.")
+        self.detail_notices.append(message)
 
     # -- building -----------------------------------------------------------------------------------
     @classmethod
