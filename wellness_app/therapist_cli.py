@@ -20,6 +20,7 @@ from wellness_app.personalised import get_bandit, personalised_protocol, rate_se
 from wellness_app.playlist_render import render_playlist
 from wellness_app.storage import SessionInfo, Store, StorageError, open_store
 from wellness_app.terminal import shown
+from wellness_app.ui.names import count_text
 
 MAX_HISTORY_LIMIT = 100_000
 
@@ -84,7 +85,7 @@ def cmd_client_list(args, store: Store) -> None:
     for client in clients:
         sessions = len(store.list_sessions(client.client_id))
         print(f"{shown(client.client_id):<20} {shown(client.display_name):<24} playlist {shown(client.playlist or '--'):<20} "
-              f"{sessions} session(s)")
+              f"{count_text(sessions, 'session')}")
 
 
 @_cli
@@ -99,7 +100,7 @@ def cmd_client_show(args, store: Store) -> None:
             print(f"  {index}. {protocol.name}, {protocol.total_duration_s / 60:.1f} min, "
                   + ", ".join(f"{k} {v}" for k, v in choice.items()))
     bandit = get_bandit(store, client)
-    print(f"personalisation after {bandit.sessions} rated session(s): best so far "
+    print(f"personalisation after {count_text(bandit.sessions, 'rated session')}: best so far "
           + ", ".join(f"{k} {v}" for k, v in bandit.preferred().items())
           + (f"; locked: {', '.join(f'{k}={v}' for k, v in bandit.locked.items())}" if bandit.locked else ""))
 
@@ -125,7 +126,7 @@ def cmd_client_tune(args, store: Store) -> None:
 @_cli
 def cmd_playlist_assign(args, store: Store) -> None:
     playlist = assign_playlist(store, args.client, args.playlist)
-    print(f"playlist {playlist.name} ({len(playlist.sessions)} session(s)) assigned to {args.client}")
+    print(f"playlist {playlist.name} ({count_text(len(playlist.sessions), 'session')}) assigned to {args.client}")
 
 
 @_cli
@@ -141,7 +142,7 @@ def cmd_playlist_render(args, store: Store) -> None:
 def cmd_bundle_export(args, store: Store) -> None:
     bundle = export_bundle(store, args.client, Path(args.out))
     print(f"bundle written: {args.out} (client, {'a playlist' if bundle['playlist'] else 'no playlist'}, "
-          f"{len(bundle['protocols'])} custom protocol(s))")
+          f"{count_text(len(bundle['protocols']), 'custom protocol')})")
 
 
 @_cli
