@@ -18,6 +18,7 @@ def paced_rr_session(pace, seed, duration=240.0):
     for i in range(1, int(duration / 0.1) + 1):
         t = i * 0.1
         strap.listener.set_pacer(pace, (t * pace / 60.0) % 1.0)
+        est.set_guide(pace, (t * pace / 60.0) % 1.0, t)
         for p in strap.packets_until(t):
             for beat in timeline.add(p.t_arrival, parse_heart_rate_measurement(p.data)):
                 est.add_beat(beat)
@@ -49,6 +50,7 @@ def h10_session(pace, seed, duration=150.0, stuck_axes=(), ecg=True, acc=True):
     for i in range(1, int(duration / dt) + 1):
         t = i * dt
         listener.set_pacer(pace, (t * pace / 60.0) % 1.0)
+        est.set_guide(pace, (t * pace / 60.0) % 1.0, t)
         chest0 = listener.chest_expansion
         fired = listener.advance(t)
         chest1 = listener.chest_expansion
