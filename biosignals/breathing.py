@@ -14,24 +14,30 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    +-``GUIDE_HALF_WIDTH_BPM``; (b) it is phase-locked to the guide: the signal is demodulated by the guide's
    own phase, one complex amplitude per guide cycle (least squares, cos + sin + offset + slope), and the
    phase-locking value PLV = |sum of amplitudes| / sum of |amplitudes| reaches ``PLV_ENTER`` (``PLV_STAY``
-   once following); (c) no competing local maximum in 8-30/min of the slow spectrum, other than the guide's
-   harmonics (2x, 3x +-1/min, where the RSA of a short inhale puts energy), carries more than
-   ``COMPETITOR_ENTER`` (``COMPETITOR_STAY``) of the guide peak's power. With ECG or ACC present, the decision
+   once following); (c) no competing local maximum in 8-30/min of the fast spectrum, other than the guide's
+   harmonics (1x, 2x, 3x the guide rates of the window +-1/min: the RSA of a short inhale puts energy at 2x
+   and 3x), holds more than ``COMPETITOR_ENTER`` (``COMPETITOR_STAY``) of the 8-30/min power within
+   +-``LOBE_BPM`` while its slow-spectrum power exceeds ``COMPETITOR_POWER`` x the guide peak's (a clear
+   spontaneous rhythm there means the listener breathes at it; a faint one beside a strong guide-rate RSA
+   is a smeared harmonic). With ECG or ACC present, the decision
    is theirs (they measure the breath itself; all present must agree) and ``following_basis`` names them;
    with RR only it is ``"rr only"``: Mayer waves locked to the guide by chance cannot be told from paced
    breathing by RR alone, so the policy should treat it as weaker evidence.
-3. Rate. Following: the weighted mean of the sources' slow-spectrum peaks within guide +-1.5/min,
-   ``method = "guide"``. Otherwise: the highest true local maximum in ``FAST_BAND_BPM`` (8-30/min) of the fused
-   fast spectrum, refined by parabolic interpolation of log power, ``method = "spectral"``; breath counting
+3. Rate. Two candidates: near the guide, the weighted mean of the slow-spectrum peaks within guide
+   +-1.5/min of the sources without a competitor above ``COMPETITOR_STAY`` (``method = "guide"``); and the highest true local maximum in
+   ``FAST_BAND_BPM`` (8-30/min) of the fused fast spectrum, refined by parabolic interpolation of log power, ``method = "spectral"``; breath counting
    (``count_breaths``, the "advanced counting" of Schaefer & Kratky 2008 on the fast signal of the most trusted
-   source) cross-checks it. When trusted sources' own peaks, or the spectrum and the count, disagree by more
+   source) cross-checks it. When trusted sources' own clear peaks (lobe share >= ``CLEAR_SHARE``), or the spectrum and the
+   count, disagree by more
    than ``DISAGREE_BPM`` (Smart Fusion, Karlen et al. 2013), the previous rate is held (``method = "held"``)
-   with confidence at most ``HELD_CONFIDENCE``. Without a guide, breathing slower than 8/min is not reported
+   with confidence at most ``HELD_CONFIDENCE``. The guide candidate, when there is one, wins: no
+   clear rhythm competes with it, and right after a guide step the phase lock may still be rebuilding. Without a guide, breathing slower than 8/min is not reported
    as such (its RSA harmonics and Mayer waves cannot be told apart from RR); the guide, or ECG/ACC with a
    guide, is what unlocks 3-8/min.
-4. Confidence (0-1). Spectral: the fused fast spectrum's share of 8-30/min power within +-``LOBE_BPM`` of the
-   peak, times (0.5 + 0.5 x agreement with the count: 1 within 1/min, 0 at 4/min). Guide: the share of the
-   slow 3-30/min power within +-``LOBE_BPM`` of the guide peak, times the PLV. On the validation sets windows
+4. Confidence (0-1). Spectral: the largest share, among the sources whose own peak agrees (within
+   ``AGREE_BPM``), of their 8-30/min fast power within +-``LOBE_BPM`` of the rate, times (0.5 + 0.5 x agreement with the count: 1 within 1/min, 0 at 4/min). Guide: the share of the
+   slow 3-30/min power (fast 8-30/min when the rate is above 8/min) within +-``LOBE_BPM`` of the guide peak,
+   times the PLV. On the validation sets windows
    at >= 0.5 have well under half the error of those below (docs/validation.md).
 5. Phase (0-1, 0 = start of inhale). A least-squares sinusoid at the chosen rate over the last two breaths of
    each agreeing source (no filter delay), polarity learnt for ECG/ACC against RR when both are confident
@@ -63,9 +69,11 @@ LOBE_BPM = 1.5
 AGREE_BPM = 2.0
 DISAGREE_BPM = 4.0
 HELD_CONFIDENCE = 0.3
+CLEAR_SHARE = 0.35  # a source's own peak takes part in the Smart Fusion check when it is this clear
 MIN_GUIDE_CYCLES = 2.5
 PLV_ENTER, PLV_STAY = 0.8, 0.65
 COMPETITOR_ENTER, COMPETITOR_STAY = 0.25, 0.4
+COMPETITOR_POWER = 0.05  # ... and whose slow-spectrum power is at least 0.1 x the guide peak's (not a faint harmonic)
 COUNT_FRACTION = 0.2  # extrema beyond 0.2 x the quartile of their kind count (Schaefer & Kratky 2008)
 CALIBRATE_CONFIDENCE = 0.5
 GUIDE_KEEP_S = 70.0
@@ -194,6 +202,7 @@ class GuideHistory:
     def __init__(self) -> None:
         self._t: collections.deque[float] = collections.deque()
         self._cycles: collections.deque[float] = collections.deque()
+        self._rates: collections.deque[float] = collections.deque()
         self.rate_bpm: float | None = None
 
     def set(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
@@ -201,6 +210,7 @@ class GuideHistory:
         if rate_bpm is None or phase is None:
             self._t.clear()
             self._cycles.clear()
+            self._rates.clear()
             self.rate_bpm = None
             return
         if self._t and t - self._t[-1] < GUIDE_SAMPLE_S and rate_bpm == self.rate_bpm:
@@ -212,10 +222,17 @@ class GuideHistory:
             cycles = float(phase)
         self._t.append(t)
         self._cycles.append(cycles)
+        self._rates.append(rate_bpm)
         self.rate_bpm = rate_bpm
         while self._t[0] < t - GUIDE_KEEP_S:
             self._t.popleft()
             self._cycles.popleft()
+            self._rates.popleft()
+
+    def rate_range(self, since_s: float) -> tuple[float, float]:
+        """Slowest and fastest guide rate (breaths/min) played since host time ``since_s``."""
+        rates = [r for t, r in zip(self._t, self._rates) if t >= since_s] or [self.rate_bpm]
+        return min(rates), max(rates)
 
     def cycles_at(self, times: np.ndarray) -> np.ndarray | None:
         """Unwrapped guide phase (cycles) at ``times`` (s), extrapolated at the current rate past the last call;
@@ -301,12 +318,17 @@ class BreathingTracker:
             self._last = None
             return None
         following, basis, guide_peaks = self._following_decision(analyses, guide)
-        if following:
-            reading = self._guided(analyses, guide_peaks, t, basis)
+        guided = self._guided(analyses, guide_peaks) if guide_peaks else None
+        spectral = None if guided is not None else self._spectral(analyses)
+        if guided is not None:
+            rate, confidence, used, method = guided
+        elif spectral is not None:
+            rate, confidence, used, method = spectral
         else:
-            reading = self._spectral(analyses, t, following, basis)
-        self._last = reading
-        return reading
+            self._last = None
+            return None
+        self._last = self._with_phase(used, rate, confidence, t, method, following, basis)
+        return self._last
 
     # -- following ---------------------------------------------------------------------------------
     def _following_decision(self, analyses: list[_Analysis], guide: GuideHistory | None
@@ -332,10 +354,13 @@ class BreathingTracker:
             peaks[source] = peak[0]
             plv = phase_locking(grid, a.slow_signal, cycles)
             self._plv[source] = plv or 0.0
-            harmonics = [k * rate for k in (1, 2, 3)]
-            competitors = [p for f, p in _local_maxima(a.slow, *FAST_BAND_BPM)
-                           if min(abs(f - h) for h in harmonics) > HARMONIC_HALF_WIDTH_BPM]
-            competitor = max(competitors, default=0.0) / peak[1]
+            slowest, fastest = guide.rate_range(grid[0])
+            harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
+            competitor = max((_lobe_share(a.fast, f, FAST_BAND) for f, _ in _local_maxima(a.fast, *FAST_BAND_BPM)
+                              if not any(lo <= f <= hi for lo, hi in harmonics)
+                              and a.slow[np.searchsorted(FREQS_BPM, f)] > COMPETITOR_POWER * peak[1]), default=0.0)
+            if competitor > COMPETITOR_STAY:
+                del peaks[source]  # a clear rhythm elsewhere: the breathing is not at the guide
             decisions[source] = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
                                  and competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
         self._following = decisions
@@ -347,17 +372,19 @@ class BreathingTracker:
         return decisions.get("rr", False), "rr only", peaks
 
     # -- rate ----------------------------------------------------------------------------------------
-    def _guided(self, analyses: list[_Analysis], peaks: dict[str, float], t: float, basis: str) -> BreathingReading:
+    def _guided(self, analyses: list[_Analysis], peaks: dict[str, float]) -> tuple[float, float, list, str]:
+        """(rate, confidence, sources used, method) from the sources' peaks near the guide."""
         used = [a for a in analyses if a.series.source in peaks]
         w = np.array([a.weight for a in used])
         rate = float(np.dot(w, [peaks[a.series.source] for a in used]) / w.sum())
-        fused = sum(a.weight * a.slow for a in used) / w.sum()
-        share = _lobe_share(fused, rate, SLOW_BAND)
+        fast = rate >= FAST_BAND_BPM[0]  # above 8/min the detrended spectrum keeps the drift out of the share
+        fused = sum(a.weight * (a.fast if fast else a.slow) for a in used) / w.sum()
+        share = _lobe_share(fused, rate, FAST_BAND if fast else SLOW_BAND)
         confidence = share * float(np.dot(w, [self._plv[a.series.source] for a in used]) / w.sum())
-        return self._with_phase(used, rate, confidence, t, "guide", True, basis, slow=True)
+        return rate, confidence, used, "guide"
 
-    def _spectral(self, analyses: list[_Analysis], t: float, following: bool | None,
-                  basis: str | None) -> BreathingReading | None:
+    def _spectral(self, analyses: list[_Analysis]) -> tuple[float, float, list, str] | None:
+        """(rate, confidence, sources used, method) from the fused detrended spectrum in 8-30/min, or None."""
         total = sum(a.weight for a in analyses)
         fused = sum(a.weight * a.fast for a in analyses) / total
         peak = true_peak(fused, *FAST_BAND_BPM)
@@ -367,24 +394,23 @@ class BreathingTracker:
         best = max(analyses, key=lambda a: a.weight)
         counted = count_breaths(best.fast_signal, GRID_HZ)
         agreement = 0.0 if counted is None else float(np.clip(1.0 - (abs(counted - rate) - 1.0) / 3.0, 0.0, 1.0))
-        confidence = _lobe_share(fused, rate, FAST_BAND) * (0.5 + 0.5 * agreement)
         own = {id(a): true_peak(a.fast, *FAST_BAND_BPM) if len(analyses) > 1 else peak for a in analyses}
-        own_rates = [own[id(a)][0] for a in analyses if own[id(a)] is not None and a.weight >= 0.5 * best.weight]
+        own_rates = [own[id(a)][0] for a in analyses if own[id(a)] is not None and a.weight >= 0.5 * best.weight
+                     and _lobe_share(a.fast, own[id(a)][0], FAST_BAND) >= CLEAR_SHARE]
         channels_disagree = bool(own_rates) and max(own_rates) - min(own_rates) > DISAGREE_BPM
         count_disagrees = counted is not None and abs(counted - rate) > DISAGREE_BPM
-        agreeing = [a for a in analyses if own[id(a)] is not None and abs(own[id(a)][0] - rate) < AGREE_BPM]
+        agreeing = [a for a in analyses if own[id(a)] is not None and abs(own[id(a)][0] - rate) < AGREE_BPM] or [best]
+        confidence = max(_lobe_share(a.fast, rate, FAST_BAND) for a in agreeing) * (0.5 + 0.5 * agreement)
         if (channels_disagree or count_disagrees) and self._last is not None:
-            held = self._last.rate_bpm
-            return self._with_phase(agreeing or [best], held, min(confidence, HELD_CONFIDENCE), t, "held",
-                                    following, basis, slow=False)
-        return self._with_phase(agreeing or [best], rate, confidence, t, "spectral", following, basis, slow=False)
+            return self._last.rate_bpm, min(confidence, HELD_CONFIDENCE), agreeing, "held"
+        return rate, confidence, agreeing, "spectral"
 
     # -- phase ---------------------------------------------------------------------------------------
     def _with_phase(self, used: list[_Analysis], rate: float, confidence: float, t: float, method: str,
-                    following: bool | None, basis: str | None, slow: bool) -> BreathingReading:
+                    following: bool | None, basis: str | None) -> BreathingReading:
         phases = {}
         for a in used:
-            signal = a.slow_signal if slow else a.fast_signal
+            signal = a.slow_signal if rate < FAST_BAND_BPM[0] else a.fast_signal
             phase, amplitude = _sinusoid_phase(a.series.grid, signal, rate, t)
             if a.series.lead_tau_s is not None:
                 phase -= math.atan(1.0 / (2.0 * math.pi * rate / 60.0 * a.series.lead_tau_s)) / (2.0 * math.pi)
