@@ -69,6 +69,7 @@ LOBE_BPM = 1.5
 AGREE_BPM = 2.0
 DISAGREE_BPM = 4.0
 HELD_CONFIDENCE = 0.3
+RECENT_UPDATES = 15  # about 12 s of beats: a rate that jumps away from their median is less trusted
 CLEAR_SHARE = 0.35  # a source's own peak takes part in the Smart Fusion check when it is this clear
 MIN_GUIDE_CYCLES = 2.5
 PLV_ENTER, PLV_STAY = 0.8, 0.65
@@ -301,6 +302,7 @@ class BreathingTracker:
         self.polarity: dict[str, float] = {"acc": 0.0, "ecg": 0.0}  # cycles added: 0 or 0.5
         self._following: dict[str, bool] = {}
         self._plv: dict[str, float] = {}
+        self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_UPDATES)
         self._last: BreathingReading | None = None
         self.rsa_amplitude: float | None = None  # half peak-to-trough of the RR sinusoid at the rate (ms)
 
@@ -327,6 +329,9 @@ class BreathingTracker:
         else:
             self._last = None
             return None
+        self._recent.append(rate)
+        settled = float(np.clip(1.0 - (abs(rate - float(np.median(self._recent))) - 0.5) / 2.0, 0.0, 1.0))
+        confidence *= 0.5 + 0.5 * settled
         self._last = self._with_phase(used, rate, confidence, t, method, following, basis)
         return self._last
 
@@ -393,14 +398,14 @@ class BreathingTracker:
         rate = peak[0]
         best = max(analyses, key=lambda a: a.weight)
         counted = count_breaths(best.fast_signal, GRID_HZ)
-        agreement = 0.0 if counted is None else float(np.clip(1.0 - (abs(counted - rate) - 1.0) / 3.0, 0.0, 1.0))
+        agreement = 0.0 if counted is None else float(np.clip(1.0 - (abs(counted - rate) - 0.5) / 3.0, 0.0, 1.0))
         own = {id(a): true_peak(a.fast, *FAST_BAND_BPM) if len(analyses) > 1 else peak for a in analyses}
         own_rates = [own[id(a)][0] for a in analyses if own[id(a)] is not None and a.weight >= 0.5 * best.weight
                      and _lobe_share(a.fast, own[id(a)][0], FAST_BAND) >= CLEAR_SHARE]
         channels_disagree = bool(own_rates) and max(own_rates) - min(own_rates) > DISAGREE_BPM
         count_disagrees = counted is not None and abs(counted - rate) > DISAGREE_BPM
         agreeing = [a for a in analyses if own[id(a)] is not None and abs(own[id(a)][0] - rate) < AGREE_BPM] or [best]
-        confidence = max(_lobe_share(a.fast, rate, FAST_BAND) for a in agreeing) * (0.5 + 0.5 * agreement)
+        confidence = max(_lobe_share(a.fast, rate, FAST_BAND) for a in agreeing) ** 2 * agreement
         if (channels_disagree or count_disagrees) and self._last is not None:
             return self._last.rate_bpm, min(confidence, HELD_CONFIDENCE), agreeing, "held"
         return rate, confidence, agreeing, "spectral"
