@@ -72,6 +72,7 @@ HELD_CONFIDENCE = 0.3
 RECENT_UPDATES = 15  # about 12 s of beats: a rate that jumps away from their median is less trusted
 CLEAR_SHARE = 0.35  # a source's own peak takes part in the Smart Fusion check when it is this clear
 MIN_GUIDE_CYCLES = 2.5
+LOCKED_RATE_S = 20.0  # guide cycles (at least 2) behind the rate reported while following span about 20 s
 PLV_ENTER, PLV_STAY = 0.8, 0.65
 COMPETITOR_ENTER, COMPETITOR_STAY = 0.25, 0.4
 COMPETITOR_POWER = 0.05  # ... and whose slow-spectrum power is at least 0.1 x the guide peak's (not a faint harmonic)
@@ -175,25 +176,42 @@ def count_breaths(signal: np.ndarray, fs: float) -> float | None:
     return 60.0 * (len(peaks) - 1) * fs / (peaks[-1] - peaks[0])
 
 
-def phase_locking(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray) -> float | None:
-    """Phase-locking value 0-1 of ``signal`` to a guide whose unwrapped phase (cycles) at ``grid`` is given:
-    one least-squares complex amplitude per complete guide cycle (cos, sin, offset and slope, so drift does
-    not look locked), PLV = |sum| / sum of magnitudes. None with fewer than 2 complete cycles."""
+@dataclass(frozen=True, slots=True)
+class Locking:
+    """How a signal relates to the guide: phase-locking value 0-1 over the window, and the signal's rate
+    (breaths/min) over its last guide cycles (about ``LOCKED_RATE_S``, at least 2): the guide's rate there corrected by the
+    drift of the signal's phase against the guide's from cycle to cycle."""
+
+    plv: float
+    recent_rate_bpm: float
+
+
+def phase_locking(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray) -> Locking | None:
+    """How ``signal`` locks to a guide whose unwrapped phase (cycles) at ``grid`` is given: one least-squares
+    complex amplitude per complete guide cycle (cos, sin, offset and slope, so drift does not look locked),
+    PLV = |sum| / sum of magnitudes. None with fewer than 2 complete cycles."""
     cycle = np.floor(guide_cycles - guide_cycles[0]).astype(int)
     complete = cycle < cycle[-1]
     if cycle[-1] < 2:
         return None
     cycle, t, u, x = cycle[complete], grid[complete], guide_cycles[complete], signal[complete]
     starts = np.flatnonzero(np.diff(cycle, prepend=-1))
-    mid = np.repeat(np.add.reduceat(t, starts) / np.diff(np.append(starts, len(t))), np.diff(np.append(starts, len(t))))
+    lengths = np.diff(np.append(starts, len(t)))
+    mid = np.repeat(np.add.reduceat(t, starts) / lengths, lengths)
     angle = 2.0 * math.pi * u
     basis = np.stack([np.cos(angle), np.sin(angle), np.ones_like(t), t - mid], axis=1)
     gram = np.add.reduceat(basis[:, :, None] * basis[:, None, :], starts, axis=0)
     rhs = np.add.reduceat(basis * x[:, None], starts, axis=0)
     coef = np.linalg.solve(gram + 1e-9 * np.eye(4), rhs[:, :, None])[:, :, 0]
-    amplitudes = coef[:, 0] - 1j * coef[:, 1]
+    amplitudes = coef[:, 0] - 1j * coef[:, 1]  # = R exp(-i lag): the lag grows each cycle when the signal is slower
     magnitude = np.abs(amplitudes).sum()
-    return float(abs(amplitudes.sum()) / magnitude) if magnitude > 0 else 0.0
+    plv = float(abs(amplitudes.sum()) / magnitude) if magnitude > 0 else 0.0
+    window_rate = 60.0 * (u[-1] - u[0]) / (t[-1] - t[0])
+    recent = amplitudes[-max(2, round(LOCKED_RATE_S * window_rate / 60.0)):]
+    first = starts[-len(recent)]
+    guide_rate = 60.0 * (u[-1] - u[first]) / (t[-1] - t[first])
+    drift = float(np.angle(np.sum(recent[1:] * np.conj(recent[:-1])))) / (2.0 * math.pi)  # cycles per guide cycle
+    return Locking(plv, guide_rate * (1.0 + drift))
 
 
 class GuideHistory:
@@ -302,6 +320,7 @@ class BreathingTracker:
         self.polarity: dict[str, float] = {"acc": 0.0, "ecg": 0.0}  # cycles added: 0 or 0.5
         self._following: dict[str, bool] = {}
         self._plv: dict[str, float] = {}
+        self._recent_rate: dict[str, float] = {}
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_UPDATES)
         self._last: BreathingReading | None = None
         self.rsa_amplitude: float | None = None  # half peak-to-trough of the RR sinusoid at the rate (ms)
@@ -320,7 +339,7 @@ class BreathingTracker:
             self._last = None
             return None
         following, basis, guide_peaks = self._following_decision(analyses, guide)
-        guided = self._guided(analyses, guide_peaks) if guide_peaks else None
+        guided = self._guided(analyses, guide_peaks, bool(following)) if guide_peaks else None
         spectral = None if guided is not None else self._spectral(analyses)
         if guided is not None:
             rate, confidence, used, method = guided
@@ -345,6 +364,7 @@ class BreathingTracker:
         decisions: dict[str, bool] = {}
         peaks: dict[str, float] = {}
         self._plv = {}
+        self._recent_rate: dict[str, float] = {}
         for a in analyses:
             grid = a.series.grid
             cycles = guide.cycles_at(grid)
@@ -357,8 +377,11 @@ class BreathingTracker:
                 decisions[source] = False
                 continue
             peaks[source] = peak[0]
-            plv = phase_locking(grid, a.slow_signal, cycles)
+            locking = phase_locking(grid, a.slow_signal, cycles)
+            plv = None if locking is None else locking.plv
             self._plv[source] = plv or 0.0
+            if locking is not None:
+                self._recent_rate[source] = locking.recent_rate_bpm
             slowest, fastest = guide.rate_range(grid[0])
             harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
             competitor = max((_lobe_share(a.fast, f, FAST_BAND) for f, _ in _local_maxima(a.fast, *FAST_BAND_BPM)
@@ -377,11 +400,14 @@ class BreathingTracker:
         return decisions.get("rr", False), "rr only", peaks
 
     # -- rate ----------------------------------------------------------------------------------------
-    def _guided(self, analyses: list[_Analysis], peaks: dict[str, float]) -> tuple[float, float, list, str]:
-        """(rate, confidence, sources used, method) from the sources' peaks near the guide."""
+    def _guided(self, analyses: list[_Analysis], peaks: dict[str, float],
+                following: bool) -> tuple[float, float, list, str]:
+        """(rate, confidence, sources used, method) near the guide: the recent phase-locked rate when following,
+        else the sources' spectral peaks."""
         used = [a for a in analyses if a.series.source in peaks]
         w = np.array([a.weight for a in used])
-        rate = float(np.dot(w, [peaks[a.series.source] for a in used]) / w.sum())
+        near = self._recent_rate if following else peaks
+        rate = float(np.dot(w, [near.get(a.series.source, peaks[a.series.source]) for a in used]) / w.sum())
         fast = rate >= FAST_BAND_BPM[0]  # above 8/min the detrended spectrum keeps the drift out of the share
         fused = sum(a.weight * (a.fast if fast else a.slow) for a in used) / w.sum()
         share = _lobe_share(fused, rate, FAST_BAND if fast else SLOW_BAND)

@@ -44,10 +44,11 @@ class ScenarioRun:
         return np.abs(self.rate - self.truth)
 
 
-def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, seed: int, *,
-                 spontaneous_rate_bpm: float = 14.0, follows_guide: bool = True, acc: bool = False) -> ScenarioRun:
-    """Simulate ``duration_s`` seconds; ``guide_at(t)`` is the guide rate (breaths/min, None = no guide) at t."""
-    listener = VirtualListener(seed=seed, spontaneous_rate_bpm=spontaneous_rate_bpm, follows_guide=follows_guide)
+def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, seed: int, *, acc: bool = False,
+                 **listener_options) -> ScenarioRun:
+    """Simulate ``duration_s`` seconds; ``guide_at(t)`` is the guide rate (breaths/min, None = no guide) at t;
+    ``listener_options`` go to ``VirtualListener`` (e.g. ``spontaneous_rate_bpm``, ``follows_guide``)."""
+    listener = VirtualListener(seed=seed, **listener_options)
     strap = VirtualStrap(listener, seed=seed)
     decoder, estimator = PacketDecoder(), PhysioEstimator()
     rng = np.random.default_rng([seed, 7])
@@ -82,6 +83,18 @@ def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, s
                          (s.breath_phase - listener.breath_phase + 0.5) % 1.0 - 0.5, following, s.breathing_method))
     columns = list(zip(*rows))
     return ScenarioRun(*(np.array(c, dtype=float) for c in columns[:7]), method=list(columns[7]))
+
+
+def settle_time(run: ScenarioRun, step_s: float, end_s: float, tolerance_bpm: float = 0.3) -> float:
+    """Seconds after a guide step at ``step_s`` until the estimate stays within ``tolerance_bpm`` of the new
+    guide rate up to ``end_s`` (inf when it never does)."""
+    inside = (run.t >= step_s) & (run.t < end_s)
+    off = np.flatnonzero(np.abs(run.rate[inside] - run.guide[inside]) > tolerance_bpm)
+    if len(off) == 0:
+        return 0.0
+    if off[-1] == inside.sum() - 1:
+        return np.inf
+    return float(run.t[inside][off[-1] + 1] - step_s)
 
 
 def glide(start: float, end: float, begin_s: float, per_min: float, *, off_before: bool = False):
