@@ -28,7 +28,7 @@ WARM_UP_S = 60.0
 @dataclass
 class ScenarioRun:
     """Per-second samples after the warm-up: time, guide rate (nan = none), true rate, estimate, confidence,
-    phase error (cycles), following flag (nan = None) and the method."""
+    phase error (cycles), following flag (nan = None), the method, and the last following basis."""
 
     t: np.ndarray
     guide: np.ndarray
@@ -38,6 +38,7 @@ class ScenarioRun:
     phase_error: np.ndarray
     following: np.ndarray
     method: list[str]
+    basis: str | None = None
 
     @property
     def error(self) -> np.ndarray:
@@ -53,7 +54,7 @@ def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, s
     decoder, estimator = PacketDecoder(), PhysioEstimator()
     rng = np.random.default_rng([seed, 7])
     guide_phase, history = 0.0, []
-    rows = []
+    rows, basis = [], None
     for i in range(1, int(duration_s / STEP_S) + 1):
         t = i * STEP_S
         rate = guide_at(t)
@@ -79,10 +80,11 @@ def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, s
                 continue
             truth = float(np.mean(history[-int(TRUTH_S / STEP_S):]))
             following = np.nan if s.following_guide is None else float(s.following_guide)
+            basis = s.following_basis or basis
             rows.append((t, np.nan if rate is None else rate, truth, s.breathing_rate_bpm, s.breathing_confidence,
                          (s.breath_phase - listener.breath_phase + 0.5) % 1.0 - 0.5, following, s.breathing_method))
     columns = list(zip(*rows))
-    return ScenarioRun(*(np.array(c, dtype=float) for c in columns[:7]), method=list(columns[7]))
+    return ScenarioRun(*(np.array(c, dtype=float) for c in columns[:7]), method=list(columns[7]), basis=basis)
 
 
 def settle_time(run: ScenarioRun, step_s: float, end_s: float, tolerance_bpm: float = 0.3) -> float:
