@@ -53,7 +53,7 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -279,22 +279,22 @@ class BreathingReading:
     following_basis: str | None  # e.g. "acc+ecg" or "rr only"
 
 
-@dataclass(slots=True)
 class _Analysis:
-    series: BreathSeries
-    weight: float
-    slow_signal: np.ndarray
-    fast_signal: np.ndarray
-    slow: np.ndarray
-    fast: np.ndarray
+    """One source's series, its trust weight and its two detrended signals; spectra computed when first asked."""
 
+    def __init__(self, series: BreathSeries, weight: float) -> None:
+        self.series = series
+        self.weight = weight
+        self.slow_signal = _linear_detrend(series.grid, series.signal)
+        self.fast_signal = _detrend_matrix(len(series.signal)) @ series.signal
 
-def _analyse(series: BreathSeries, weight: float) -> _Analysis:
-    slow_signal = _linear_detrend(series.grid, series.signal)
-    n = len(series.signal)
-    fast_signal = _detrend_matrix(n) @ series.signal
-    return _Analysis(series, weight, slow_signal, fast_signal, _power(slow_signal, SLOW_BAND),
-                     _power(fast_signal, FAST_BAND))
+    @cached_property
+    def slow(self) -> np.ndarray:
+        return _power(self.slow_signal, SLOW_BAND)
+
+    @cached_property
+    def fast(self) -> np.ndarray:
+        return _power(self.fast_signal, FAST_BAND)
 
 
 def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: float) -> tuple[float, float]:
@@ -332,7 +332,7 @@ class BreathingTracker:
                guide: GuideHistory | None = None) -> BreathingReading | None:
         """The reading at host time ``t`` (s) from the sources' series, quality ``weights`` 0-1 and the guide."""
         weights = weights or {}
-        analyses = [_analyse(s, weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source])
+        analyses = [_Analysis(s, weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source])
                     for s in series if s is not None and weights.get(s.source, 1.0) > 0]
         self.rsa_amplitude = None
         if not analyses:
