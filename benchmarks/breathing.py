@@ -71,7 +71,7 @@ def baseline_rates(beat_times: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray
         slow = breathing._power(breathing._linear_detrend(series.grid, series.signal), breathing.SLOW_BAND)
         band = breathing.SLOW_BAND
         before.append(breathing.FREQS_BPM[band][np.argmax(slow[band])])
-        rate = breathing.count_breaths(breathing._detrend_matrix(len(series.signal)) @ series.signal, 4.0)
+        rate = breathing.count_breaths(breathing.sp_detrend(series.signal), 4.0)
         counted.append(np.nan if rate is None else rate)
     return np.array(before), np.array(counted)
 

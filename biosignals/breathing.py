@@ -44,8 +44,8 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    and agree, the ACC high-pass lead removed; the weighted circular mean of the sources; ``phase_confidence``
    = resultant length x confidence.
 
-Cost: per update, per source two 1024-point FFTs, one 240 x 240 matrix-vector product (the detrending
-matrix is cached per window length) and a batched 4 x 4 solve per guide cycle; ``benchmarks/breathing.py``
+Cost: per update, per source up to two 1024-point FFTs, one banded (pentadiagonal) solve for the detrending
+and, with a guide, a batched 4 x 4 solve per guide cycle; ``benchmarks/breathing.py``
 prints it.
 """
 from __future__ import annotations
@@ -56,10 +56,12 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
+from scipy.linalg import solveh_banded
 
 from biosignals.respiration import GRID_HZ, BreathSeries
 
 SP_LAMBDA = 20.0
+DETREND_BLOCK = 8
 N_FFT = 1024
 SLOW_BAND_BPM = (3.0, 30.0)
 FAST_BAND_BPM = (8.0, 30.0)
@@ -86,11 +88,22 @@ DIRECT_SOURCES = ("acc", "ecg")
 FREQS_BPM = np.fft.rfftfreq(N_FFT, 1.0 / GRID_HZ) * 60.0
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _detrend_matrix(n: int) -> np.ndarray:
-    """Smoothness-priors detrending (Tarvainen 2002) as a matrix: I - (I + lambda^2 D2' D2)^-1."""
-    second_difference = np.diff(np.eye(n), 2, axis=0)
-    return np.eye(n) - np.linalg.inv(np.eye(n) + SP_LAMBDA ** 2 * second_difference.T @ second_difference)
+    """Smoothness-priors detrending as a matrix, I - (I + lambda^2 D2' D2)^-1, from one banded solve."""
+    d2 = np.zeros((n - 2, n))
+    rows = np.arange(n - 2)
+    d2[rows, rows], d2[rows, rows + 1], d2[rows, rows + 2] = 1.0, -2.0, 1.0
+    full = np.eye(n) + SP_LAMBDA ** 2 * d2.T @ d2
+    bands = np.array([np.concatenate([np.zeros(k), np.diagonal(full, k)]) for k in (2, 1, 0)])
+    return np.eye(n) - solveh_banded(bands, np.eye(n))
+
+
+def sp_detrend(signal: np.ndarray) -> np.ndarray:
+    """Smoothness-priors detrending (Tarvainen 2002) of the last multiple of ``DETREND_BLOCK`` samples (fewer
+    matrix sizes to cache while a window fills); the first few samples, if any, are left out."""
+    n = len(signal) - len(signal) % DETREND_BLOCK
+    return _detrend_matrix(n) @ signal[len(signal) - n:]
 
 
 @lru_cache(maxsize=16)
@@ -286,7 +299,7 @@ class _Analysis:
         self.series = series
         self.weight = weight
         self.slow_signal = _linear_detrend(series.grid, series.signal)
-        self.fast_signal = _detrend_matrix(len(series.signal)) @ series.signal
+        self.fast_signal = sp_detrend(series.signal)
 
     @cached_property
     def slow(self) -> np.ndarray:
@@ -442,7 +455,7 @@ class BreathingTracker:
         phases = {}
         for a in used:
             signal = a.slow_signal if rate < FAST_BAND_BPM[0] else a.fast_signal
-            phase, amplitude = _sinusoid_phase(a.series.grid, signal, rate, t)
+            phase, amplitude = _sinusoid_phase(a.series.grid[len(a.series.grid) - len(signal):], signal, rate, t)
             if a.series.lead_tau_s is not None:
                 phase -= math.atan(1.0 / (2.0 * math.pi * rate / 60.0 * a.series.lead_tau_s)) / (2.0 * math.pi)
             phases[a.series.source] = phase % 1.0
