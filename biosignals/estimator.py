@@ -46,7 +46,8 @@ from biosignals import hrv
 from biosignals.artifacts import correct_rr
 from biosignals.ecg import RPeak, RPeakDetector
 from biosignals.quality import SignalQuality, assess_quality
-from biosignals.breathing import BreathingReading, BreathingTracker, GuideHistory
+from biosignals.breathing import BreathingReading, BreathingTracker
+from biosignals.guide import GuideHistory
 from biosignals.respiration import WINDOW_S, AccRespiration, BreathSeries, edr_series, rr_series, rr_time_axis
 from biosignals.types import Beat, PhysioState
 
