@@ -201,3 +201,18 @@ def test_unguided_rates_11_to_27_and_ectopic_beats():
     assert run_scenario(lambda t: None, 150.0, seed=0, acc=True, spontaneous_rate_bpm=27.0).error.mean() <= 1.0
     ectopic = run_scenario(lambda t: None, 150.0, seed=0, spontaneous_rate_bpm=15.0, ectopic_probability=0.03)
     assert ectopic.error.mean() <= 1.0
+
+
+def test_guide_history_unwraps_the_phase_across_a_rate_step():
+    from biosignals.guide import GuideHistory
+    guide, phase = GuideHistory(), 0.0
+    for k in range(1, 1201):  # 6/min for 60 s, then 5/min for 60 s, told every 0.1 s
+        rate = 6.0 if k <= 600 else 5.0
+        phase = (phase + rate / 60.0 * 0.1) % 1.0
+        guide.set(rate, phase, k * 0.1)
+    times = np.arange(61.0, 120.0, 0.5)
+    cycles = guide.cycles_at(times)
+    assert np.allclose(np.diff(cycles), 5.0 / 60.0 * 0.5, atol=1e-6)  # continuous, at the new rate
+    assert guide.rate_range(59.0) == (5.0, 6.0) and guide.cycles_at(np.array([40.0])) is None  # kept 70 s only
+    guide.set(None, None, 120.0)
+    assert guide.rate_bpm is None and guide.cycles_at(times) is None
