@@ -17,11 +17,15 @@ the start of the first interval, anchored at the least-delayed arrival, see ``re
   for LF); None until the segment spans 120 s.
 - ``coherence``, ``coherence_peak_hz``: ``hrv.hrv_coherence`` over the last 64 s, recomputed every 5 s of beats;
   None until the segment spans 64 s.
-- Breathing (``biosignals.respiration``): from RR (RSA) on every beat, from ECG R-peak amplitude when ECG
-  arrives, from chest ACC (re-estimated at most once a second); fused with quality weights into
-  ``breathing_rate_bpm`` + ``breathing_confidence`` and ``breath_phase`` + ``breath_phase_confidence``;
-  ``breathing_source`` names the sources that agreed.
-- ``rsa_amplitude_bpm``: peak-to-trough heart-rate swing of the fitted RR breathing sinusoid (bpm).
+- Breathing: the sources' 60 s series (``biosignals.respiration``: RR on every beat, ECG R-peak amplitude,
+  chest ACC at most once a second) go to the gated tracker (``biosignals.breathing``) with their quality
+  weights and the breath guide the music plays (``set_guide``), on every beat and every ACC refresh. It gives
+  ``breathing_rate_bpm`` + ``breathing_confidence``, ``breath_phase`` + ``breath_phase_confidence`` (advanced
+  at the tracked rate from the update to ``t``), ``breathing_source`` (the sources that agreed),
+  ``breathing_method`` ("guide", "spectral" or "held") and ``following_guide`` with ``following_basis``
+  ("rr only" when neither ECG nor ACC streams).
+- ``rsa_amplitude_bpm``: peak-to-trough heart-rate swing of the RR sinusoid fitted at the tracked rate (bpm),
+  from the previous update (it sets the RR weight of the next one).
 - ``signal_quality``, ``quality_issues``: ``biosignals.quality``; HRV values are None when it says so, RR-based
   breathing gets weight 0 with low RSA.
 - Stale: when no beat arrived for ``STALE_S`` (5 s) every beat-derived value is None.
@@ -42,16 +46,9 @@ from biosignals import hrv
 from biosignals.artifacts import correct_rr
 from biosignals.ecg import RPeak, RPeakDetector
 from biosignals.quality import SignalQuality, assess_quality
-from biosignals.respiration import (
-    WINDOW_S,
-    AccRespiration,
-    BreathingEstimate,
-    FusedBreathing,
-    Fusion,
-    rr_time_axis,
-    rsp_from_edr,
-    rsp_from_rr,
-)
+from biosignals.breathing import BreathingReading, BreathingTracker
+from biosignals.guide import GuideHistory
+from biosignals.respiration import WINDOW_S, AccRespiration, BreathSeries, edr_series, rr_series, rr_time_axis
 from biosignals.types import Beat, PhysioState
 
 HR_WINDOW_S = 10.0
@@ -79,8 +76,15 @@ class PhysioEstimator:
         self._acc = AccRespiration(acc_rate_hz)
         self._acc_last_t: float | None = None
         self._acc_estimate_t = -math.inf
-        self._fusion = Fusion()
-        self._estimates: dict[str, BreathingEstimate | None] = {"rr": None, "ecg": None, "acc": None}
+        self._tracker = BreathingTracker()
+        self._guide = GuideHistory()
+        self._series: dict[str, BreathSeries | None] = {"rr": None, "ecg": None, "acc": None}
+        self._breathing_due = False
+        self._reading: BreathingReading | None = None
+        self._reading_t = 0.0
+        self._rsa_amplitude_bpm: float | None = None
+        self._mean_rr_ms = 0.0
+        self._tracked_with: tuple | None = None  # (sources with a series, quality weights) of the last update
         self._stuck: tuple[int, ...] = ()
         self._coherence: hrv.Coherence | None = None
         self._coherence_t = -math.inf
@@ -115,6 +119,11 @@ class PhysioEstimator:
             self._r_peaks.append((peak.t, peak.amplitude_uv))
         while self._r_peaks and self._r_peaks[0][0] < self._ecg_last_t - WINDOW_S:
             self._r_peaks.popleft()
+
+    def set_guide(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
+        """The breath guide the listener hears at host time ``t`` (s): rate (breaths/min) and phase (0-1, 0 = start
+        of inhale), None when no guide plays. Call it as the guide plays (every audio block is fine)."""
+        self._guide.set(rate_bpm, phase, t)
 
     def add_acc(self, samples_mg: np.ndarray, times_s: np.ndarray) -> None:
         """Add an ACC chunk: (n, 3) mg with one host time in s per sample (a decoded PMD frame at 200 Hz)."""
@@ -159,26 +168,31 @@ class PhysioEstimator:
             self._coherence = None
 
         in_breath = times > t_last - WINDOW_S
-        rr_breathing = rsp_from_rr(times[in_breath], rr[in_breath])
-        self._estimates["rr"] = rr_breathing
-        if rr_breathing is not None:
-            swing_ms = 2.0 * math.hypot(rr_breathing.cos_coef, rr_breathing.sin_coef)
-            mean_rr = float(rr[in_breath].mean())
-            values["rsa_amplitude_bpm"] = 60000.0 * swing_ms / mean_rr ** 2
+        self._series["rr"] = rr_series(times[in_breath], rr[in_breath])
+        self._mean_rr_ms = float(rr[in_breath].mean())
         self._values = values
         self._dirty = False
+        self._breathing_due = True
 
     def _refresh_samples(self, t: float) -> None:
-        """ECG and ACC breathing estimates; ACC at most once per ``ACC_EVERY_S``."""
+        """ECG and ACC breathing series; ACC at most once per ``ACC_EVERY_S``."""
         if len(self._r_peaks) >= 10:
             peaks = np.asarray(self._r_peaks)
-            self._estimates["ecg"] = rsp_from_edr(peaks[:, 0], peaks[:, 1])
+            self._series["ecg"] = edr_series(peaks[:, 0], peaks[:, 1])
         else:
-            self._estimates["ecg"] = None
+            self._series["ecg"] = None
         if self._acc_last_t is not None and t - self._acc_estimate_t >= ACC_EVERY_S:
             self._stuck = self._acc.stuck_axes()
-            self._estimates["acc"] = self._acc.estimate(self._stuck)
+            self._series["acc"] = self._acc.series(self._stuck)
             self._acc_estimate_t = t
+        self._breathing_due = True
+
+    def _track_breathing(self, t: float, series: dict[str, BreathSeries | None], weights: dict[str, float]) -> None:
+        self._reading = self._tracker.update(list(series.values()), t, weights, self._guide)
+        self._reading_t = t
+        amplitude = self._tracker.rsa_amplitude
+        self._rsa_amplitude_bpm = None if amplitude is None else 60000.0 * 2.0 * amplitude / self._mean_rr_ms ** 2
+        self._breathing_due = False
 
     # -- output -----------------------------------------------------------------------------------
     def state(self, t: float) -> PhysioState:
@@ -190,27 +204,33 @@ class PhysioEstimator:
             self._refresh_samples(t)
         fresh_beats = bool(self._beats) and t - self._beats[-1].t <= STALE_S
         values = self._values if fresh_beats else {}
-        estimates = dict(self._estimates)
+        series = dict(self._series)
         if not fresh_beats:
-            estimates["rr"] = None
+            series["rr"] = None
         if self._ecg_last_t is None or t - self._ecg_last_t > STALE_S:
-            estimates["ecg"] = None
+            series["ecg"] = None
         if self._acc_last_t is None or t - self._acc_last_t > STALE_S:
-            estimates["acc"] = None
-        if not values and not any(estimates.values()):
+            series["acc"] = None
+        if not values and not any(s is not None for s in series.values()):
             return PhysioState(t=t, contact=self._contact,
                                quality_issues=("no_contact",) if self._contact is False else ())
 
+        rsa = self._rsa_amplitude_bpm if fresh_beats else None
         quality = assess_quality(contact=self._contact, artifact_percent=values.get("artifact_percent"),
-                                 stuck_axes=self._stuck if estimates["acc"] is not None or self._stuck else (),
-                                 rsa_amplitude_bpm=values.get("rsa_amplitude_bpm"))
-        fused: FusedBreathing | None = self._fusion.fuse(list(estimates.values()), t, quality.weights)
+                                 stuck_axes=self._stuck if series["acc"] is not None or self._stuck else (),
+                                 rsa_amplitude_bpm=rsa)
+        available = (tuple(k for k, v in series.items() if v is not None), quality.weights)
+        if self._breathing_due or available != self._tracked_with:
+            self._track_breathing(t, series, quality.weights)
+            self._tracked_with = available
+        reading = self._reading
         hrv_values = {}
         if quality.hrv_ok and values:
             hrv_values = {k: values.get(k) for k in ("rmssd_ms", "sdnn_ms", "pnn50", "lf_power_ms2", "hf_power_ms2", "lf_hf")}
             if self._coherence is not None:
                 hrv_values.update(coherence=self._coherence.hrv_coherence, coherence_peak_hz=self._coherence.peak_hz)
-        beat_values = {k: values.get(k) for k in ("heart_rate_bpm", "rr_ms", "artifact_percent", "rsa_amplitude_bpm")}
+        beat_values = {k: values.get(k) for k in ("heart_rate_bpm", "rr_ms", "artifact_percent")}
+        beat_values["rsa_amplitude_bpm"] = rsa
         if self._contact is False:
             beat_values = {}
         return PhysioState(
@@ -218,11 +238,14 @@ class PhysioEstimator:
             **beat_values,
             **hrv_values,
             beats_in_window=values.get("beats_in_window", 0),
-            breathing_rate_bpm=fused.rate_bpm if fused else None,
-            breathing_confidence=fused.confidence if fused else 0.0,
-            breath_phase=fused.phase if fused else None,
-            breath_phase_confidence=fused.phase_confidence if fused else 0.0,
-            breathing_source="+".join(sorted(fused.sources)) if fused else None,
+            breathing_rate_bpm=reading.rate_bpm if reading else None,
+            breathing_confidence=reading.confidence if reading else 0.0,
+            breath_phase=(reading.phase + reading.rate_bpm / 60.0 * (t - self._reading_t)) % 1.0 if reading else None,
+            breath_phase_confidence=reading.phase_confidence if reading else 0.0,
+            breathing_source="+".join(reading.sources) if reading else None,
+            breathing_method=reading.method if reading else None,
+            following_guide=reading.following if reading else None,
+            following_basis=reading.following_basis if reading else None,
             contact=self._contact,
             signal_quality=quality.score,
             quality_issues=quality.issues,

@@ -6,7 +6,8 @@ Breathing is a phase oscillator, phase 0-1 with 0 = start of inhale, inhale last
 the breath. Its intrinsic rate relaxes toward a target with a first-order lag (``rate_lag_s``, 30 s): the
 pacer's rate when a pacer is set (``set_pacer``), otherwise the personal spontaneous rate
 (``spontaneous_rate_bpm``, 14). A slow random walk (Ornstein-Uhlenbeck, 60 s, sd ``rate_wander_bpm``) is
-added to the target, and each breath draws its own rate factor (sd ``breath_jitter``, 5 %). When the pacer
+added to the target, and each breath draws its own rate factor (sd ``breath_jitter``, 5 %). A listener made with ``follows_guide=False`` hears the pacer
+and ignores it (the test case for "following the guide" that must not be fooled). When the pacer
 gives a phase, a weak coupling (``phase_coupling``, 0.15/s) pulls the breath phase toward the guide's, so a
 listener whose rate has converged locks onto the guide; it can shift the rate by at most
 ``60 * phase_coupling / 2 pi`` breaths/min, so it never drags the rate by itself. ``breathing_rate_bpm``
@@ -14,7 +15,7 @@ is the resulting true instantaneous rate.
 
 Chest expansion (0-1) rises as a half cosine over the inhale and falls over the exhale.
 
-Heart rate = baseline + respiratory sinus arrhythmia (RSA) + a Mayer wave:
+Heart rate = baseline + respiratory sinus arrhythmia (RSA) + very-low-frequency (VLF) drift + a Mayer wave:
 
 - RSA = ``A(rate) * (2 * chest_expansion - 1)``: HR rises on inhale and falls on exhale, trough at the
   start of inhale. ``A`` (bpm, half peak-to-trough) is a resonance curve peaking at
@@ -26,7 +27,13 @@ Heart rate = baseline + respiratory sinus arrhythmia (RSA) + a Mayer wave:
 - Tempo pull (``set_hr_pull``): music slower than the baseline lowers its target by 10 % of the
   difference, at most ``max_hr_pull_bpm`` (2 bpm). Deliberately small: entrainment of heart rate to
   musical tempo is a weak, contested effect, and the model must not make music look more potent than it is.
-- Mayer wave: ``mayer_amplitude_bpm`` (1 bpm) at about 0.1 Hz with a wandering phase.
+- VLF: an Ornstein-Uhlenbeck process (time constant ``VLF_TIME_CONSTANT_S``, 20 s; sd ``vlf_rms_bpm``, 1.8 bpm,
+  about 21 ms of RR at 72 bpm), on top of the 60 s baseline wander.
+- Mayer wave: narrow-band noise around ``mayer_frequency_hz`` (0.1 Hz = 6/min, the guide's usual rate), a
+  damped complex oscillator driven by noise (Lorentzian spectrum, half-power width ``mayer_bandwidth_hz``,
+  0.02 Hz), sd ``mayer_rms_bpm`` (2.2 bpm, about 25 ms of RR: real Mayer waves are 20-35 ms RMS, stronger than
+  the RSA of breathing at 15/min, which is 1.4 bpm RMS here). So RR alone shows power at 6/min whether or not
+  the listener follows a 6/min guide, as on a real person.
 
 Beats come from integrate-and-fire on the instantaneous HR: a beat fires when the integral of HR/60
 reaches a threshold of 1 + N(0, ``beat_jitter``) (1.5 %, beat-to-beat noise). With probability
@@ -44,7 +51,7 @@ import numpy as np
 
 TWO_PI = 2.0 * math.pi
 OU_TIME_CONSTANT_S = 60.0
-MAYER_FREQUENCY_HZ = 0.1
+VLF_TIME_CONSTANT_S = 20.0
 
 
 class VirtualListener:
@@ -69,7 +76,11 @@ class VirtualListener:
         hr_relax_s: float = 90.0,
         hr_wander_bpm: float = 1.0,
         max_hr_pull_bpm: float = 2.0,
-        mayer_amplitude_bpm: float = 1.0,
+        vlf_rms_bpm: float = 1.8,
+        mayer_rms_bpm: float = 2.2,
+        mayer_frequency_hz: float = 0.1,
+        mayer_bandwidth_hz: float = 0.02,
+        follows_guide: bool = True,
         beat_jitter: float = 0.015,
         ectopic_probability: float = 0.005,
     ) -> None:
@@ -92,7 +103,11 @@ class VirtualListener:
         self.hr_relax_s = hr_relax_s
         self.hr_wander_bpm = hr_wander_bpm
         self.max_hr_pull_bpm = max_hr_pull_bpm
-        self.mayer_amplitude_bpm = mayer_amplitude_bpm
+        self.vlf_rms_bpm = vlf_rms_bpm
+        self.mayer_rms_bpm = mayer_rms_bpm
+        self.mayer_frequency_hz = mayer_frequency_hz
+        self.mayer_bandwidth_hz = mayer_bandwidth_hz
+        self.follows_guide = follows_guide
         self.beat_jitter = beat_jitter
         self.ectopic_probability = ectopic_probability
 
@@ -110,7 +125,8 @@ class VirtualListener:
         self._breath_rate = spontaneous_rate_bpm * self._breath_factor
         self._hr_baseline = initial_hr_bpm
         self._hr_wander = 0.0
-        self._mayer_phase = float(self._rng.random()) * TWO_PI
+        self._vlf = vlf_rms_bpm * self._rng.standard_normal()
+        self._mayer = mayer_rms_bpm * complex(*self._rng.standard_normal(2))
         self._beat_integral = float(self._rng.random())  # where in the cardiac cycle the session starts
         self._thresholds: list[float] = []
         self._heart_rate = self._instantaneous_hr()
@@ -151,7 +167,7 @@ class VirtualListener:
 
     @property
     def heart_rate_bpm(self) -> float:
-        """True instantaneous heart rate, beats/min: baseline + RSA + Mayer wave."""
+        """True instantaneous heart rate, beats/min: baseline + RSA + VLF + Mayer wave."""
         return self._heart_rate
 
     @property
@@ -182,10 +198,11 @@ class VirtualListener:
 
         # breathing
         self._rate_wander = decay * self._rate_wander + noise * self.rate_wander_bpm * rng.standard_normal()
-        target = self._pacer_rate if self._pacer_rate is not None else self.spontaneous_rate_bpm
+        guided = self._pacer_rate is not None and self.follows_guide
+        target = self._pacer_rate if guided else self.spontaneous_rate_bpm
         self._intrinsic_rate += (target + self._rate_wander - self._intrinsic_rate) * dt / self.rate_lag_s
         cycles_per_s = max(self._intrinsic_rate * self._breath_factor, 1.0) / 60.0
-        if self._pacer_phase is not None and self._pacer_rate is not None:
+        if guided and self._pacer_phase is not None:
             guide = self._pacer_phase + self._pacer_rate / 60.0 * (self._t - self._pacer_t)
             cycles_per_s += self.phase_coupling * math.sin(TWO_PI * (guide - self._breath_phase)) / TWO_PI
         self._breath_rate = 60.0 * cycles_per_s
@@ -201,7 +218,12 @@ class VirtualListener:
             hr_target -= min(0.1 * (hr_target - self._tempo_bpm), self.max_hr_pull_bpm)
         self._hr_baseline += (hr_target - self._hr_baseline) * dt / self.hr_relax_s
         self._hr_wander = decay * self._hr_wander + noise * self.hr_wander_bpm * rng.standard_normal()
-        self._mayer_phase += TWO_PI * MAYER_FREQUENCY_HZ * dt + 0.05 * math.sqrt(dt) * rng.standard_normal()
+        vlf_decay = math.exp(-dt / VLF_TIME_CONSTANT_S)
+        self._vlf = vlf_decay * self._vlf + math.sqrt(1.0 - vlf_decay ** 2) * self.vlf_rms_bpm * rng.standard_normal()
+        damping = math.pi * self.mayer_bandwidth_hz
+        rotation = complex(math.cos(TWO_PI * self.mayer_frequency_hz * dt), math.sin(TWO_PI * self.mayer_frequency_hz * dt))
+        kick = math.sqrt(1.0 - math.exp(-2.0 * damping * dt)) * self.mayer_rms_bpm
+        self._mayer = self._mayer * rotation * math.exp(-damping * dt) + kick * complex(*rng.standard_normal(2))
 
         # integrate and fire
         previous_hr = self._heart_rate
@@ -230,8 +252,7 @@ class VirtualListener:
 
     def _instantaneous_hr(self) -> float:
         rsa = self._rsa_amplitude(self._breath_rate) * (2.0 * self._chest(self._breath_phase) - 1.0)
-        mayer = self.mayer_amplitude_bpm * math.sin(self._mayer_phase)
-        return self._hr_baseline + self._hr_wander + rsa + mayer
+        return self._hr_baseline + self._hr_wander + self._vlf + rsa + self._mayer.real
 
     def _rsa_amplitude(self, rate_bpm: float) -> float:
         detune = (rate_bpm - self.resonance_rate_bpm) / 2.5

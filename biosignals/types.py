@@ -65,7 +65,7 @@ class PhysioState:
     rr_ms: float | None = None  # most recent clean RR interval
     rmssd_ms: float | None = None  # root mean square of successive RR differences, last 60 s
     sdnn_ms: float | None = None  # standard deviation of RR, last 60 s
-    breathing_rate_bpm: float | None = None  # breaths per minute, from respiratory sinus arrhythmia
+    breathing_rate_bpm: float | None = None  # breaths per minute: RSA, ECG R amplitude, chest ACC (biosignals.breathing)
     breathing_confidence: float = 0.0  # 0 (no idea) to 1 (clear breathing rhythm)
     breath_phase: float | None = None  # 0-1 within the current breath, 0 = start of inhale
     coherence: float | None = None  # see biosignals.estimator for the formula
@@ -82,3 +82,6 @@ class PhysioState:
     breath_phase_confidence: float = 0.0  # 0-1, how far breath_phase can be trusted
     signal_quality: float | None = None  # 0 (unusable) to 1 (clean), None before any input (biosignals.quality)
     quality_issues: tuple[str, ...] = ()  # e.g. ("no_contact",), ("artifacts_high", "low_rsa")
+    breathing_method: str | None = None  # "guide" (locked to the breath guide), "spectral" or "held" (biosignals.breathing)
+    following_guide: bool | None = None  # True when breathing follows the breath guide; None without a guide
+    following_basis: str | None = None  # evidence for following_guide: "acc", "ecg", "acc+ecg" or "rr only"

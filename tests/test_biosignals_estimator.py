@@ -108,7 +108,8 @@ def test_noise_without_rhythm_has_low_confidence():
 
 
 def paced_session(pace, seed, duration=300.0):
-    """The session engine's path: strap bytes -> parse -> timeline -> estimator, pacer told every 50 ms."""
+    """The session engine's path: strap bytes -> parse -> timeline -> estimator, pacer told (to the listener and,
+    as the engine does, to the estimator) every 50 ms."""
     strap = VirtualStrap(seed=seed)
     timeline = BeatTimeline()
     est = RRStateEstimator()
@@ -116,6 +117,7 @@ def paced_session(pace, seed, duration=300.0):
     for i in range(1, int(duration / 0.05) + 1):
         t = i * 0.05
         strap.listener.set_pacer(pace, (strap.listener.t * pace / 60.0) % 1.0)
+        est.set_guide(pace, (t * pace / 60.0) % 1.0, t)
         for p in strap.packets_until(t):
             for beat in timeline.add(p.t_arrival, parse_heart_rate_measurement(p.data)):
                 est.add_beat(beat)

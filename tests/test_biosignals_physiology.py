@@ -62,7 +62,7 @@ def test_spontaneous_rate_without_pacer():
 
 
 def test_heart_rate_rises_on_inhale_and_falls_on_exhale():
-    _, s = run(VirtualListener(seed=8, mayer_amplitude_bpm=0.0), 120.0, pace=6.0, step=0.1, record_from=60.0)
+    _, s = run(VirtualListener(seed=8, mayer_rms_bpm=0.0, vlf_rms_bpm=0.0), 120.0, pace=6.0, step=0.1, record_from=60.0)
     oscillation = s[:, 3] - s[:, 5]
     assert np.corrcoef(oscillation, s[:, 4])[0, 1] > 0.95
 

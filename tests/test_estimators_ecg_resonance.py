@@ -52,7 +52,7 @@ def test_chunking_does_not_change_the_peaks():
 @pytest.mark.parametrize("resonance", [4.5, 5.5, 6.5])
 def test_resonance_assessment_finds_the_listeners_resonance(resonance):
     listener = VirtualListener(seed=1, resonance_rate_bpm=resonance, rate_lag_s=10.0, rsa_base_bpm=0.0,
-                               mayer_amplitude_bpm=0.2, hr_wander_bpm=0.3)
+                               mayer_rms_bpm=0.2, vlf_rms_bpm=0.2, hr_wander_bpm=0.3)
     steps = paced_steps(60.0)
     beats, last, t = [], None, 0.0
     while t < steps[-1].t_end:

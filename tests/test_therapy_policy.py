@@ -7,7 +7,7 @@ import pytest
 
 from biosignals.types import PhysioState
 from therapy_profiles import Policy, PolicyDecision, builtin_protocol_names, load_protocol
-from therapy_profiles.policy import LOCK_HYSTERESIS, VOLUME_STEP_PER_BAR
+from therapy_profiles.policy import LOCK_HYSTERESIS, UNKNOWN_HOLD_MAX_S, VOLUME_STEP_PER_BAR
 
 
 def run(protocol, listener, seconds=None, seed=0) -> list[tuple[float, PolicyDecision]]:
@@ -61,13 +61,31 @@ def test_ramp_holds_when_breathing_does_not_follow():
     assert "ramp held at 11.50/min: breathing 13.0/min lags guide by >1.5" in held[-1].reason
 
 
-def test_unconfident_breathing_follows_the_plan():
+def test_unknown_breathing_holds_the_guide_then_goes_on_plan():
     def unsure(t, previous):
         return PhysioState(t=t, heart_rate_bpm=72.0, breathing_rate_bpm=13.0, breathing_confidence=0.1)
 
     decisions = run(load_protocol("coherent-6"), unsure)
     assert "iso start at default 12.0/min" in decisions[0][1].reason
-    assert decisions[-1][1].guide_rate_bpm == pytest.approx(6.0, abs=0.01)
+    guided = [(t, d) for t, d in decisions if d.phase_index >= 1]
+    held = [t for t, d in guided if "breathing rate unknown (confidence 0.10): not leading" in d.reason]
+    assert held and held[0] == guided[0][0] and held[-1] - held[0] <= UNKNOWN_HOLD_MAX_S + 15
+    assert all(d.guide_rate_bpm == guided[0][1].guide_rate_bpm for t, d in guided if t <= held[-1])
+    assert decisions[-1][1].guide_rate_bpm == pytest.approx(6.0, abs=0.01)  # then on plan: never stuck
+
+
+def test_listener_measured_not_following_holds_the_guide_even_at_the_guide_rate():
+    """Mayer waves at the guide rate can put the RR rate on the guide; the estimator's following flag decides."""
+    def fooled(t, previous):
+        rate = 13.0 if previous is None else previous.guide_rate_bpm
+        return PhysioState(t=t, heart_rate_bpm=72.0, breathing_rate_bpm=rate, breathing_confidence=0.9,
+                           following_guide=previous is None or previous.phase_index == 0, following_basis="rr only")
+
+    decisions = run(load_protocol("coherent-6"), fooled, seconds=600)
+    guided = [d for _, d in decisions if d.phase_index >= 1]
+    assert all(d.ramp_held for d in guided[1:])
+    assert "does not follow the guide (judged on rr only)" in guided[-1].reason
+    assert guided[-1].guide_rate_bpm > 12.0
 
 
 def test_listener_ahead_is_not_pushed():

@@ -10,7 +10,12 @@ Rules, in order:
   ``loop.breath_lag_tolerance_bpm``, and a heart-rate tempo never leads the heart rate by more than
   ``loop.hr_lead_limit_bpm``: when the body does not follow, the ramp holds where it is (it never reverses).
   A listener who is ahead is not pushed: the ramp keeps its normal capped pace and never passes the target.
-  Without a confident measurement the ramp follows the plan, so a dropped sensor never stops a session.
+  The ramp also holds while the estimator reports that breathing does not follow the guide
+  (``PhysioState.following_guide`` False: rate at the guide, phase-locked, no competing rhythm; see
+  ``biosignals.breathing``), and while beats arrive but the breathing rate is unknown (confidence under
+  ``loop.min_breathing_confidence``), for at most ``UNKNOWN_HOLD_MAX_S`` in a row: it holds rather than
+  leads a listener it cannot measure. Without any sensor data (no heart rate either) the ramp follows the
+  plan, so a dropped sensor never stops a session.
 - Follow phases (``breath_rate_bpm`` None) do not lead breathing: the guide tracks the measured rate at up to
   ``FOLLOW_GUIDE_BPM_PER_MIN``. Heart-rate tempo aims at (HR anchor - ``descend_bpm``): phases with
   ``descend_bpm`` 0 track the measured HR (anchor = current HR, glide up to ``FOLLOW_TEMPO_BPM_PER_MIN``), so a
@@ -47,6 +52,7 @@ REGISTER_STEP_PER_BAR = 2  # semitones
 CALM_TONICS = (0, 2, 5, 7, 9)  # C, D, F, G, A: keys whose tonic sits comfortably for pads and piano
 MUSIC_TEMPO_RANGE = (30.0, 140.0)  # what MusicControls accepts
 BEATS_PER_BREATH_RANGE = (2, 24)
+UNKNOWN_HOLD_MAX_S = 90.0  # longest hold for an unknown breathing rate; then the ramp goes on plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,7 @@ class Policy:
         self._tempo_goal = DEFAULT_START_TEMPO_BPM  # glided tempo goal before the breath lock
         self._hr_anchor: float | None = None  # listener HR that heart-rate tempo descends from (see module doc)
         self._beats_per_breath: int | None = None
+        self._unknown_s = 0.0  # seconds in a row the guide was held because breathing was unknown
         self._volume = 0.0
         self._density = 1.0
         self._brightness = 0.5
@@ -149,7 +156,8 @@ class Policy:
         self._last_elapsed_s = max(self._last_elapsed_s, elapsed_s)
         self._phase_index = index
 
-        target_rate, breath_held, breath_reason = self._breath_step(phase, breathing, dt_min)
+        sensing = heart_rate is not None  # beats are arriving, so an unknown breathing rate is unknown, not absent
+        target_rate, breath_held, breath_reason = self._breath_step(phase, breathing, dt_min, state, sensing)
         tempo_held, tempo_reason = self._tempo_step(phase, heart_rate, dt_min)
         reasons += [breath_reason, tempo_reason]
 
@@ -218,7 +226,8 @@ class Policy:
         self._density, self._brightness, self._register = phase.density, phase.brightness, phase.register_midi
         return reasons
 
-    def _breath_step(self, phase: Phase, breathing: float | None, dt_min: float) -> tuple[float, bool, str]:
+    def _breath_step(self, phase: Phase, breathing: float | None, dt_min: float, state: PhysioState,
+                     sensing: bool) -> tuple[float, bool, str]:
         """Move the guide (guided phase) or the listener reference (follow phase); returns (target, held, reason)."""
         if phase.breath_rate_bpm is None:
             target = breathing if breathing is not None else self._listener_rate
@@ -232,6 +241,11 @@ class Policy:
         if abs(target - before) < 1e-9:
             return target, False, f"guide at target {target:.2f}/min"
         loop = self.protocol.loop
+        direction = 1.0 if target > before else -1.0
+        ahead = breathing is not None and direction * (breathing - before) > loop.breath_lag_tolerance_bpm
+        held_reason = self._breath_hold_reason(state, breathing, sensing, dt_min, ahead) if loop.enabled else None
+        if held_reason:
+            return target, True, f"ramp held at {before:.2f}/min: {held_reason}"
         measured = breathing if loop.enabled else None
         tolerance = loop.breath_lag_tolerance_bpm
         max_step = self.protocol.ramp.guide_bpm_per_min * dt_min
@@ -247,6 +261,20 @@ class Policy:
         else:
             why = f"breathing {breathing:.1f}/min follows"
         return target, False, f"guide {before:.2f} -> {self._guide_rate:.2f}/min toward {target:.2f} ({why})"
+
+    def _breath_hold_reason(self, state: PhysioState, breathing: float | None, sensing: bool,
+                            dt_min: float, ahead: bool) -> str | None:
+        """Why the guide must not lead this bar, or None: the listener (not already ahead of it) is measured not
+        to follow it, or the sensor is there but the breathing rate is unknown (at most ``UNKNOWN_HOLD_MAX_S``)."""
+        if breathing is None:
+            self._unknown_s = self._unknown_s + 60.0 * dt_min if sensing else 0.0
+            if sensing and self._unknown_s <= UNKNOWN_HOLD_MAX_S:
+                return f"breathing rate unknown (confidence {state.breathing_confidence:.2f}): not leading"
+            return None
+        self._unknown_s = 0.0
+        if state.following_guide is False and not ahead:
+            return f"breathing {breathing:.1f}/min does not follow the guide (judged on {state.following_basis})"
+        return None
 
     def _tempo_step(self, phase: Phase, heart_rate: float | None, dt_min: float) -> tuple[bool, str]:
         """Glide the tempo goal; heart-rate tempo holds while HR does not follow. Returns (held, reason)."""

@@ -167,7 +167,7 @@ def _chart(rows, beat_t, beat_rr, out_png: Path) -> None:
     rate = np.array([np.nan if r.breathing_rate_bpm is None else r.breathing_rate_bpm for r in rows])
     axes[1].plot(t, rate, lw=1.0)
     axes[1].set_ylabel("breaths/min")
-    axes[1].set_title("Breathing rate (fused; see biosignals.respiration)")
+    axes[1].set_title("Breathing rate (gated tracker; see biosignals.breathing)")
     coherence = np.array([np.nan if r.coherence is None else r.coherence for r in rows])
     axes[2].plot(t, coherence, lw=1.0)
     axes[2].set_ylabel("peak / (total - peak)")

@@ -181,10 +181,14 @@ class SessionEngine:
         return self.bars[0]
 
     def _guide_listener(self, frame: int) -> None:
-        """The virtual listener hears the music: tell it the audible breath guide and tempo."""
-        if self.listener is not None and self.bars:
-            bar = self.bar_at(frame)
-            controls = bar.decision.controls
+        """The audible breath guide goes to the estimator (it judges whether breathing follows it) and, with a
+        virtual strap, to the simulated listener, who hears the guide and the tempo."""
+        if not self.bars:
+            return
+        bar = self.bar_at(frame)
+        controls = bar.decision.controls
+        self.estimator.set_guide(controls.breath_rate_bpm, bar.guide_phase(frame), self.t0_host + frame / self.sample_rate)
+        if self.listener is not None:
             self.listener.set_pacer(controls.breath_rate_bpm, bar.guide_phase(frame))
             self.listener.set_hr_pull(controls.tempo_bpm)
 
@@ -213,6 +217,7 @@ class SessionEngine:
                 "lf_hf": _round(self.state.lf_hf, 3),
                 "signal_quality": _round(self.state.signal_quality, 3),
                 "breathing_source": self.state.breathing_source,
+                "following_guide": self.state.following_guide,
             }
             if self.listener is not None:
                 row["virtual_breathing_rate_bpm"] = round(self.listener.breathing_rate_bpm, 3)

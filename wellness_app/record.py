@@ -37,9 +37,12 @@ SECOND_COLUMNS = {
     "heart_rate_bpm": "60000 / mean artifact-corrected RR over the last 10 s (biosignals.estimator)",
     "rr_ms": "most recent artifact-corrected RR interval",
     "rmssd_ms": "RMSSD over the last 60 s of corrected RR, never across a gap",
-    "breathing_rate_bpm": "breaths/min: RSA in RR (0.05-0.5 Hz), fused with ECG and chest ACC when present",
+    "breathing_rate_bpm": "breaths/min: gated tracker over RR (RSA), ECG R amplitude and chest ACC when present; "
+                          "locked to the guide when breathing follows it, else 8-30/min (biosignals.breathing)",
     "breathing_confidence": "0-1 confidence of breathing_rate_bpm",
     "breathing_source": "which sources agreed on the breathing estimate (rr, ecg, acc)",
+    "following_guide": "true when breathing follows the breath guide (peak at the guide rate, phase-locked, no "
+                       "competing rhythm; ECG/ACC decide when present, else RR only), null without a guide",
     "coherence": "HeartMath-style ratio over the last 64 s: peak power (0.030 Hz around the 0.04-0.26 Hz peak) "
                  "/ (total power - peak power), recomputed every 5 s (biosignals.hrv.hrv_coherence)",
     "lf_hf": "LF (0.04-0.15 Hz) / HF (0.15-0.4 Hz) power over the last 120 s (biosignals.hrv.hrv_frequency)",

@@ -1,0 +1,384 @@
+"""The gated breathing tracker: breathing rate, breath phase and "following the guide" from the sources' 4 Hz series.
+
+Called once per beat with the ``BreathSeries`` of every source that has one (``biosignals.respiration``), their
+quality weights and, when the music plays a breath guide, the guide's history (``biosignals.guide.GuideHistory``). Steps:
+
+1. Spectra. Per source, two Hann periodograms of the 60 s series (zero-padded to ``N_FFT`` points):
+   ``slow`` after a linear detrend (keeps slow paced breathing at 3-8/min), ``fast`` after smoothness-priors
+   detrending (Tarvainen et al. 2002, lambda ``SP_LAMBDA`` = 20 at 4 Hz: gain 0.5 at 8.7/min, 0.2 at 6/min,
+   0.8 at 12/min), which removes the very-low-frequency drift and most of the Mayer-wave power (~6/min) that
+   otherwise outweigh weak, fast RSA. Each spectrum is normalised to unit power in its band and the sources'
+   spectra are summed with weights quality x ``SOURCE_WEIGHT``.
+2. Following the guide (only with a guide covering at least ``MIN_GUIDE_CYCLES`` breaths of the window).
+   A source follows when (a) its slow spectrum has a true local maximum (never a band edge) within guide
+   +-``GUIDE_HALF_WIDTH_BPM``; (b) it is phase-locked to the guide: the signal is demodulated by the guide's
+   own phase, one complex amplitude per guide cycle (least squares, cos + sin + offset + slope), and the
+   phase-locking value PLV = |sum of amplitudes| / sum of |amplitudes| reaches ``PLV_ENTER`` (``PLV_STAY``
+   once following); (c) no competing local maximum in 8-30/min of the fast spectrum, other than the guide's
+   harmonics (1x, 2x, 3x the guide rates of the window +-1/min: the RSA of a short inhale puts energy at 2x
+   and 3x), holds more than ``COMPETITOR_ENTER`` (``COMPETITOR_STAY``) of the 8-30/min power within
+   +-``LOBE_BPM`` while its slow-spectrum power exceeds ``COMPETITOR_POWER`` x the guide peak's (a clear
+   spontaneous rhythm there means the listener breathes at it; a faint one beside a strong guide-rate RSA
+   is a smeared harmonic). With ECG or ACC present, the decision
+   is theirs (they measure the breath itself; all present must agree) and ``following_basis`` names them;
+   with RR only it is ``"rr only"``: Mayer waves locked to the guide by chance cannot be told from paced
+   breathing by RR alone, so the policy should treat it as weaker evidence.
+3. Rate. Two candidates: near the guide, the weighted mean of the slow-spectrum peaks within guide
+   +-1.5/min of the sources without a competitor above ``COMPETITOR_STAY`` (``method = "guide"``); and the highest true local maximum in
+   ``FAST_BAND_BPM`` (8-30/min) of the fused fast spectrum, refined by parabolic interpolation of log power, ``method = "spectral"``; breath counting
+   (``count_breaths``, the "advanced counting" of Schaefer & Kratky 2008 on the fast signal of the most trusted
+   source) cross-checks it. When trusted sources' own clear peaks (lobe share >= ``CLEAR_SHARE``), or the spectrum and the
+   count, disagree by more
+   than ``DISAGREE_BPM`` (Smart Fusion, Karlen et al. 2013), the previous rate is held (``method = "held"``)
+   with confidence at most ``HELD_CONFIDENCE``. The guide candidate, when there is one, wins: no
+   clear rhythm competes with it, and right after a guide step the phase lock may still be rebuilding. Without a guide, breathing slower than 8/min is not reported
+   as such (its RSA harmonics and Mayer waves cannot be told apart from RR); the guide, or ECG/ACC with a
+   guide, is what unlocks 3-8/min.
+4. Confidence (0-1). Spectral: the largest share, among the sources whose own peak agrees (within
+   ``AGREE_BPM``), of their 8-30/min fast power within +-``LOBE_BPM`` of the rate, times (0.5 + 0.5 x agreement with the count: 1 within 1/min, 0 at 4/min). Guide: the share of the
+   slow 3-30/min power (fast 8-30/min when the rate is above 8/min) within +-``LOBE_BPM`` of the guide peak,
+   times the PLV. On the validation sets windows
+   at >= 0.5 have well under half the error of those below (docs/validation.md).
+5. Phase (0-1, 0 = start of inhale). A least-squares sinusoid at the chosen rate over the last two breaths of
+   each agreeing source (no filter delay), polarity learnt for ECG/ACC against RR when both are confident
+   and agree, the ACC high-pass lead removed; the weighted circular mean of the sources; ``phase_confidence``
+   = resultant length x confidence.
+
+Cost: per update, per source up to two 1024-point FFTs, one banded (pentadiagonal) solve for the detrending
+and, with a guide, a batched 4 x 4 solve per guide cycle; ``benchmarks/breathing.py``
+prints it.
+"""
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import numpy as np
+from scipy.linalg import solveh_banded
+
+from biosignals.guide import GuideHistory, phase_locking
+from biosignals.respiration import GRID_HZ, BreathSeries
+
+SP_LAMBDA = 20.0
+DETREND_BLOCK = 8
+N_FFT = 1024
+SLOW_BAND_BPM = (3.0, 30.0)
+FAST_BAND_BPM = (8.0, 30.0)
+GUIDE_HALF_WIDTH_BPM = 1.5
+HARMONIC_HALF_WIDTH_BPM = 1.0
+LOBE_BPM = 1.5
+AGREE_BPM = 2.0
+DISAGREE_BPM = 4.0
+HELD_CONFIDENCE = 0.3
+RECENT_UPDATES = 15  # about 12 s of beats: a rate that jumps away from their median is less trusted
+CLEAR_SHARE = 0.35  # a source's own peak takes part in the Smart Fusion check when it is this clear
+MIN_GUIDE_CYCLES = 2.5
+PLV_ENTER, PLV_STAY = 0.8, 0.65
+COMPETITOR_ENTER, COMPETITOR_STAY = 0.25, 0.4
+COMPETITOR_POWER = 0.05  # ... and whose slow-spectrum power is at least 0.05 x the guide peak's (not a faint harmonic)
+COUNT_FRACTION = 0.2  # extrema beyond 0.2 x the quartile of their kind count (Schaefer & Kratky 2008)
+CALIBRATE_CONFIDENCE = 0.5
+SOURCE_WEIGHT = {"acc": 1.0, "rr": 0.8, "ecg": 0.6}  # chest motion is breathing itself; RSA and EDR are its echoes
+DIRECT_SOURCES = ("acc", "ecg")
+
+FREQS_BPM = np.fft.rfftfreq(N_FFT, 1.0 / GRID_HZ) * 60.0
+
+
+@lru_cache(maxsize=64)
+def _detrend_matrix(n: int) -> np.ndarray:
+    """Smoothness-priors detrending as a matrix, I - (I + lambda^2 D2' D2)^-1, from one banded solve."""
+    d2 = np.zeros((n - 2, n))
+    rows = np.arange(n - 2)
+    d2[rows, rows], d2[rows, rows + 1], d2[rows, rows + 2] = 1.0, -2.0, 1.0
+    full = np.eye(n) + SP_LAMBDA ** 2 * d2.T @ d2
+    bands = np.array([np.concatenate([np.zeros(k), np.diagonal(full, k)]) for k in (2, 1, 0)])
+    return np.eye(n) - solveh_banded(bands, np.eye(n))
+
+
+def sp_detrend(signal: np.ndarray) -> np.ndarray:
+    """Smoothness-priors detrending (Tarvainen 2002) of the last multiple of ``DETREND_BLOCK`` samples (fewer
+    matrix sizes to cache while a window fills); the first few samples, if any, are left out."""
+    n = len(signal) - len(signal) % DETREND_BLOCK
+    return _detrend_matrix(n) @ signal[len(signal) - n:]
+
+
+@lru_cache(maxsize=16)
+def _hann(n: int) -> np.ndarray:
+    return np.hanning(n)
+
+
+def _band(band: tuple[float, float]) -> np.ndarray:
+    return (FREQS_BPM >= band[0]) & (FREQS_BPM <= band[1])
+
+
+SLOW_BAND = _band(SLOW_BAND_BPM)
+FAST_BAND = _band(FAST_BAND_BPM)
+
+
+def _power(signal: np.ndarray, band: np.ndarray) -> np.ndarray:
+    power = np.abs(np.fft.rfft(signal * _hann(len(signal)), N_FFT)) ** 2
+    total = power[band].sum()
+    return power / total if total > 0 else power
+
+
+def _linear_detrend(grid: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    centred = grid - grid.mean()
+    slope = np.dot(centred, signal) / np.dot(centred, centred)
+    return signal - signal.mean() - slope * centred
+
+
+def true_peak(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
+    """(rate in breaths/min, power) of the highest local maximum strictly inside lo-hi, interpolated; else None."""
+    idx = np.flatnonzero((FREQS_BPM >= lo_bpm) & (FREQS_BPM <= hi_bpm))
+    if len(idx) < 3:
+        return None
+    inner = idx[1:-1]
+    is_max = (power[inner] > power[inner - 1]) & (power[inner] >= power[inner + 1])
+    if not is_max.any():
+        return None
+    k = int(inner[is_max][np.argmax(power[inner][is_max])])
+    a, b, c = np.log(power[k - 1:k + 2] + 1e-30)
+    denominator = a - 2.0 * b + c
+    offset = 0.5 * (a - c) / denominator if denominator < 0 else 0.0
+    return float(FREQS_BPM[k] + offset * (FREQS_BPM[1] - FREQS_BPM[0])), float(power[k])
+
+
+def _local_maxima(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> list[tuple[float, float]]:
+    idx = np.flatnonzero((FREQS_BPM >= lo_bpm) & (FREQS_BPM <= hi_bpm))[1:-1]
+    is_max = (power[idx] > power[idx - 1]) & (power[idx] >= power[idx + 1])
+    return [(float(FREQS_BPM[k]), float(power[k])) for k in idx[is_max]]
+
+
+def _lobe_share(power: np.ndarray, rate_bpm: float, band: np.ndarray) -> float:
+    lobe = band & (np.abs(FREQS_BPM - rate_bpm) <= LOBE_BPM)
+    total = power[band].sum()
+    return float(power[lobe].sum() / total) if total > 0 else 0.0
+
+
+def _quartile(values: np.ndarray, which: int) -> float:
+    """The ``which``-th quartile (lower sample, no interpolation: this runs on every beat)."""
+    return float(np.sort(values)[which * (len(values) - 1) // 4])
+
+
+def count_breaths(signal: np.ndarray, fs: float) -> float | None:
+    """Breathing rate (breaths/min) by counting the breaths of a detrended, zero-mean signal (advanced counting,
+    Schaefer & Kratky 2008): maxima above ``COUNT_FRACTION`` x the third quartile of the maxima and minima below
+    that fraction of the first quartile of the minima are kept; runs of one kind collapse to their first, so
+    each remaining maximum after a kept minimum is one breath; rate = (maxima - 1) / time from first to last.
+    None with fewer than 3 breaths."""
+    x = signal - signal.mean()
+    slope = np.sign(np.diff(x))
+    turn = np.flatnonzero(slope[1:] != slope[:-1]) + 1
+    is_max = slope[turn - 1] > 0
+    maxima, minima = turn[is_max], turn[~is_max]
+    if len(maxima) < 3 or len(minima) < 2:
+        return None
+    maxima = maxima[x[maxima] > COUNT_FRACTION * _quartile(x[maxima], 3)]
+    minima = minima[x[minima] < COUNT_FRACTION * _quartile(x[minima], 1)]
+    order = np.argsort(np.concatenate([maxima, minima]))
+    kinds = np.concatenate([np.ones(len(maxima), bool), np.zeros(len(minima), bool)])[order]
+    positions = np.concatenate([maxima, minima])[order]
+    first_of_run = np.flatnonzero(np.diff(kinds.astype(int), prepend=-1) != 0)
+    peaks = positions[first_of_run][kinds[first_of_run]]
+    if len(peaks) < 3:
+        return None
+    return 60.0 * (len(peaks) - 1) * fs / (peaks[-1] - peaks[0])
+
+
+@dataclass(frozen=True, slots=True)
+class BreathingReading:
+    """The tracker's output; see the module docstring for every definition."""
+
+    rate_bpm: float
+    confidence: float
+    phase: float
+    phase_confidence: float
+    sources: tuple[str, ...]
+    method: str  # "guide", "spectral" or "held"
+    following: bool | None  # None without a guide covering the window
+    following_basis: str | None  # e.g. "acc+ecg" or "rr only"
+
+
+class _Analysis:
+    """One source's series, its trust weight and its two detrended signals; spectra computed when first asked."""
+
+    def __init__(self, series: BreathSeries, weight: float) -> None:
+        self.series = series
+        self.weight = weight
+        self.slow_signal = _linear_detrend(series.grid, series.signal)
+        self.fast_signal = sp_detrend(series.signal)
+
+    @cached_property
+    def slow(self) -> np.ndarray:
+        return _power(self.slow_signal, SLOW_BAND)
+
+    @cached_property
+    def fast(self) -> np.ndarray:
+        return _power(self.fast_signal, FAST_BAND)
+
+
+def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: float) -> tuple[float, float]:
+    """(phase 0-1 at t, 0 = trough; amplitude) of a least-squares sinusoid at rate over the last two periods."""
+    frequency = rate_bpm / 60.0
+    recent = grid >= grid[-1] - 2.0 / frequency
+    w = 2.0 * math.pi * frequency * (grid[recent] - t)
+    basis = np.stack([np.cos(w), np.sin(w), np.ones_like(w)], axis=1)
+    cos_coef, sin_coef, _ = np.linalg.solve(basis.T @ basis, basis.T @ signal[recent])
+    crest = math.atan2(sin_coef, cos_coef)  # fitted = R cos(w - crest): crest at w = crest, trough half a cycle on
+    return ((-crest - math.pi) / (2.0 * math.pi)) % 1.0, math.hypot(cos_coef, sin_coef)
+
+
+def _phase_difference(a: float, b: float) -> float:
+    """a - b in cycles, wrapped to [-0.5, 0.5)."""
+    return (a - b + 0.5) % 1.0 - 0.5
+
+
+class BreathingTracker:
+    """Stateful (hysteresis, held value, learnt polarity) breathing tracker; call ``update`` once per beat."""
+
+    def __init__(self) -> None:
+        self.polarity: dict[str, float] = {"acc": 0.0, "ecg": 0.0}  # cycles added: 0 or 0.5
+        self._following: dict[str, bool] = {}
+        self._plv: dict[str, float] = {}
+        self._recent_rate: dict[str, float] = {}
+        self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_UPDATES)
+        self._last: BreathingReading | None = None
+        self.rsa_amplitude: float | None = None  # half peak-to-trough of the RR sinusoid at the rate (ms)
+
+    def reset(self) -> None:
+        self.__init__()
+
+    def update(self, series: list[BreathSeries], t: float, weights: dict[str, float] | None = None,
+               guide: GuideHistory | None = None) -> BreathingReading | None:
+        """The reading at host time ``t`` (s) from the sources' series, quality ``weights`` 0-1 and the guide."""
+        weights = weights or {}
+        analyses = [_Analysis(s, weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source])
+                    for s in series if s is not None and weights.get(s.source, 1.0) > 0]
+        self.rsa_amplitude = None
+        if not analyses:
+            self._last = None
+            return None
+        following, basis, guide_peaks = self._following_decision(analyses, guide)
+        guided = self._guided(analyses, guide_peaks, bool(following)) if guide_peaks else None
+        spectral = None if guided is not None else self._spectral(analyses)
+        if guided is not None:
+            rate, confidence, used, method = guided
+        elif spectral is not None:
+            rate, confidence, used, method = spectral
+        else:
+            self._last = None
+            return None
+        self._recent.append(rate)
+        settled = float(np.clip(1.0 - (abs(rate - float(np.median(self._recent))) - 0.5) / 2.0, 0.0, 1.0))
+        confidence *= 0.5 + 0.5 * settled
+        self._last = self._with_phase(used, rate, confidence, t, method, following, basis)
+        return self._last
+
+    # -- following ---------------------------------------------------------------------------------
+    def _following_decision(self, analyses: list[_Analysis], guide: GuideHistory | None
+                            ) -> tuple[bool | None, str | None, dict[str, float]]:
+        if guide is None or guide.rate_bpm is None:
+            self._following.clear()
+            return None, None, {}
+        rate = guide.rate_bpm
+        decisions: dict[str, bool] = {}
+        peaks: dict[str, float] = {}
+        self._plv = {}
+        self._recent_rate: dict[str, float] = {}
+        for a in analyses:
+            grid = a.series.grid
+            cycles = guide.cycles_at(grid)
+            if cycles is None or cycles[-1] - cycles[0] < MIN_GUIDE_CYCLES:
+                continue
+            source = a.series.source
+            was = self._following.get(source, False)
+            peak = true_peak(a.slow, rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)
+            if peak is None:
+                decisions[source] = False
+                continue
+            peaks[source] = peak[0]
+            locking = phase_locking(grid, a.slow_signal, cycles)
+            plv = None if locking is None else locking.plv
+            self._plv[source] = plv or 0.0
+            if locking is not None:
+                self._recent_rate[source] = locking.recent_rate_bpm
+            slowest, fastest = guide.rate_range(grid[0])
+            harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
+            competitor = max((_lobe_share(a.fast, f, FAST_BAND) for f, _ in _local_maxima(a.fast, *FAST_BAND_BPM)
+                              if not any(lo <= f <= hi for lo, hi in harmonics)
+                              and a.slow[np.searchsorted(FREQS_BPM, f)] > COMPETITOR_POWER * peak[1]), default=0.0)
+            if competitor > COMPETITOR_STAY:
+                del peaks[source]  # a clear rhythm elsewhere: the breathing is not at the guide
+            decisions[source] = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
+                                 and competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
+        self._following = decisions
+        if not decisions:
+            return None, None, {}
+        direct = [s for s in DIRECT_SOURCES if s in decisions]
+        if direct:
+            return all(decisions[s] for s in direct), "+".join(direct), peaks
+        return decisions.get("rr", False), "rr only", peaks
+
+    # -- rate ----------------------------------------------------------------------------------------
+    def _guided(self, analyses: list[_Analysis], peaks: dict[str, float],
+                following: bool) -> tuple[float, float, list, str]:
+        """(rate, confidence, sources used, method) near the guide: the recent phase-locked rate when following,
+        else the sources' spectral peaks."""
+        used = [a for a in analyses if a.series.source in peaks]
+        w = np.array([a.weight for a in used])
+        near = self._recent_rate if following else peaks
+        rate = float(np.dot(w, [near.get(a.series.source, peaks[a.series.source]) for a in used]) / w.sum())
+        fast = rate >= FAST_BAND_BPM[0]  # above 8/min the detrended spectrum keeps the drift out of the share
+        fused = sum(a.weight * (a.fast if fast else a.slow) for a in used) / w.sum()
+        share = _lobe_share(fused, rate, FAST_BAND if fast else SLOW_BAND)
+        confidence = share * float(np.dot(w, [self._plv[a.series.source] for a in used]) / w.sum())
+        return rate, confidence, used, "guide"
+
+    def _spectral(self, analyses: list[_Analysis]) -> tuple[float, float, list, str] | None:
+        """(rate, confidence, sources used, method) from the fused detrended spectrum in 8-30/min, or None."""
+        total = sum(a.weight for a in analyses)
+        fused = sum(a.weight * a.fast for a in analyses) / total
+        peak = true_peak(fused, *FAST_BAND_BPM)
+        if peak is None:
+            return None
+        rate = peak[0]
+        best = max(analyses, key=lambda a: a.weight)
+        counted = count_breaths(best.fast_signal, GRID_HZ)
+        agreement = 0.0 if counted is None else float(np.clip(1.0 - (abs(counted - rate) - 0.5) / 3.0, 0.0, 1.0))
+        own = {id(a): true_peak(a.fast, *FAST_BAND_BPM) if len(analyses) > 1 else peak for a in analyses}
+        own_rates = [own[id(a)][0] for a in analyses if own[id(a)] is not None and a.weight >= 0.5 * best.weight
+                     and _lobe_share(a.fast, own[id(a)][0], FAST_BAND) >= CLEAR_SHARE]
+        channels_disagree = bool(own_rates) and max(own_rates) - min(own_rates) > DISAGREE_BPM
+        count_disagrees = counted is not None and abs(counted - rate) > DISAGREE_BPM
+        agreeing = [a for a in analyses if own[id(a)] is not None and abs(own[id(a)][0] - rate) < AGREE_BPM] or [best]
+        confidence = max(_lobe_share(a.fast, rate, FAST_BAND) for a in agreeing) ** 2 * agreement
+        if (channels_disagree or count_disagrees) and self._last is not None:
+            return self._last.rate_bpm, min(confidence, HELD_CONFIDENCE), agreeing, "held"
+        return rate, confidence, agreeing, "spectral"
+
+    # -- phase ---------------------------------------------------------------------------------------
+    def _with_phase(self, used: list[_Analysis], rate: float, confidence: float, t: float, method: str,
+                    following: bool | None, basis: str | None) -> BreathingReading:
+        phases = {}
+        for a in used:
+            signal = a.slow_signal if rate < FAST_BAND_BPM[0] else a.fast_signal
+            phase, amplitude = _sinusoid_phase(a.series.grid[len(a.series.grid) - len(signal):], signal, rate, t)
+            if a.series.lead_tau_s is not None:
+                phase -= math.atan(1.0 / (2.0 * math.pi * rate / 60.0 * a.series.lead_tau_s)) / (2.0 * math.pi)
+            phases[a.series.source] = phase % 1.0
+            if a.series.source == "rr":
+                self.rsa_amplitude = amplitude
+        rr = phases.get("rr")
+        if rr is not None and confidence > CALIBRATE_CONFIDENCE:
+            for source in self.polarity:
+                if source in phases:
+                    self.polarity[source] = 0.5 if abs(_phase_difference(phases[source], rr)) > 0.25 else 0.0
+        w = np.array([a.weight for a in used])
+        angles = np.array([2.0 * math.pi * (phases[a.series.source] + self.polarity.get(a.series.source, 0.0))
+                           for a in used])
+        vector = np.dot(w, np.exp(1j * angles)) / w.sum()
+        return BreathingReading(rate, confidence, float((np.angle(vector) / (2.0 * math.pi)) % 1.0),
+                                float(abs(vector)) * confidence, tuple(sorted(a.series.source for a in used)),
+                                method, following, basis)
