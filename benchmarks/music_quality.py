@@ -98,8 +98,9 @@ def tempo_figures(run: dict) -> dict:
     beat_steps = np.abs(np.diff(intervals)) / intervals[1:] * 100
     same_n = np.array([n[i] == n[i + 1] for i in range(len(n) - 1)], dtype=bool)
     held_steps = steps[same_n] if same_n.any() else np.zeros(1)
-    return {"max_step_pct": float(steps.max()) if len(steps) else 0.0, "steps_over_5": int((steps > 5).sum()),
-            "held_max_step_pct": float(held_steps.max()), "held_steps_over_5": int((held_steps > 5).sum()),
+    over = 5 + 1e-6  # a step capped at exactly 5 % is within the goal
+    return {"max_step_pct": float(steps.max()) if len(steps) else 0.0, "steps_over_5": int((steps > over).sum()),
+            "held_max_step_pct": float(held_steps.max()), "held_steps_over_5": int((held_steps > over).sum()),
             "n_changes": len(changes), "n_changes_at_phrase": len(at_boundary) if positions[0] is not None else None,
             "max_beat_step_pct": float(beat_steps.max()) if len(beat_steps) else 0.0,
             "tempi": tempi}
@@ -119,7 +120,7 @@ def score_figures(run: dict) -> dict:
         longest_hold_s = max(longest_hold_s, (start + n) / rate - hold_start)
     phrase_ends = [(b, c) for (_, _, b, c), nxt in zip(entries, entries[1:] + [None])
                    if nxt is None or nxt[2].plan is None or nxt[2].plan.breath_in_phrase == 0]
-    stable = [music_analysis.ends_on_stable_degree(b, c.tonic, MODE_STEPS[c.mode]) for b, c in phrase_ends]
+    stable = [music_analysis.ends_on_stable_degree(b, c.tonic, c.mode) for b, c in phrase_ends]
     stable = [s for s in stable if s is not None]
     last_start, last_n, last_bar, last_controls = entries[-1]
     final_chords = [ch for _, _, b, _ in entries[-2:] for ch in b.chords][-2:]  # the cadence: V, IV, bVII or

@@ -99,24 +99,15 @@ def harmony(controls: MusicControls, degrees: tuple[int, int]) -> tuple[Chord, .
     return tuple(chords)
 
 
-def stable_pitch(pitch: int, pitch_classes: tuple[int, ...]) -> int:
-    """The pitch nearest ``pitch`` whose pitch class is in ``pitch_classes`` (a tie goes down)."""
-    for distance in range(12):
-        for candidate in (pitch - distance, pitch + distance):
-            if candidate % 12 in pitch_classes:
-                return candidate
-    raise ValueError("no pitch classes given")
-
-
 def fit_to_chords(notes: tuple[NoteEvent, ...], chords: tuple[Chord, ...], scale: tuple[int, ...]
                   ) -> tuple[NoteEvent, ...]:
     """Melody notes moved by the least amount so that none sits a semitone off a tone of its chord, and every
     note stays in ``scale`` (chord tones and whole-step neighbours survive unchanged)."""
     out = []
     for note in notes:
-        tones = set([c for c in chords if c.start_beat <= note.start_beat + 1e-9][-1].pitch_classes)
+        tones = set(theory.chord_at(chords, note.start_beat).pitch_classes)
         ok = {pc for pc in scale if pc in tones or not ({(pc + 1) % 12, (pc - 1) % 12} & tones)}
-        out.append(dataclasses.replace(note, pitch=stable_pitch(note.pitch, tuple(ok))))
+        out.append(dataclasses.replace(note, pitch=theory.snap_to_scale(note.pitch, tuple(ok))))
     return tuple(out)
 
 
@@ -132,17 +123,19 @@ def fit_in_beats(notes: tuple[NoteEvent, ...], beats: int) -> tuple[NoteEvent, .
 
 
 def close_phrase(bar: Bar, controls: MusicControls, to_tonic: bool) -> Bar:
-    """The breath's last melody note moved to a tonic-triad tone of the final chord (to the tonic itself with
-    ``to_tonic``), and held to the end of the breath."""
+    """The breath's last melody note moved to a stable degree (1, 3 or 5: a tonic-triad tone), held to the end
+    of the breath: the tonic itself with ``to_tonic``; otherwise a tonic-triad tone of the final chord, or
+    over a chord without one (lydian II) the tonic-triad tone that rubs no semitone against it."""
     if not bar.notes:
         return bar
     last = max(range(len(bar.notes)), key=lambda i: bar.notes[i].start_beat)
     note = bar.notes[last]
     final_chord = bar.chords[-1].pitch_classes
     tonic_triad = theory.diatonic_chords(controls.tonic, controls.mode)[0].pitch_classes
-    targets = (controls.tonic % 12,) if to_tonic else tuple(pc for pc in final_chord[:3] if pc in tonic_triad) \
-        or final_chord[:1]
-    ending = dataclasses.replace(note, pitch=stable_pitch(note.pitch, targets),
+    smooth = tuple(pc for pc in tonic_triad if not {(pc + 1) % 12, (pc - 1) % 12} & set(final_chord))
+    targets = (controls.tonic % 12,) if to_tonic else \
+        tuple(pc for pc in final_chord if pc in tonic_triad) or smooth or tonic_triad
+    ending = dataclasses.replace(note, pitch=theory.snap_to_scale(note.pitch, targets),
                                  duration_beats=bar.beats - note.start_beat)
     return dataclasses.replace(bar, notes=bar.notes[:last] + (ending,) + bar.notes[last + 1:])
 

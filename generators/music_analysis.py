@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from generators.events import Bar, Chord
+from generators import theory
+from generators.events import Bar
 
 # The degree that tells a mode from its major/minor neighbour: (semitones of the characteristic form, of the
 # plain form) above the tonic.
@@ -13,19 +14,13 @@ PATTERN_NOTES = 4
 PATTERN_CHUNK = 100  # notes per piece-sized chunk of a long session (a corpus tune has ~90 notes)
 
 
-def chord_at(chords: Sequence[Chord], beat: float) -> Chord:
-    """The chord sounding at ``beat`` of a bar (the first chord before any chord starts)."""
-    sounding = [c for c in chords if c.start_beat <= beat + 1e-9]
-    return sounding[-1] if sounding else chords[0]
-
-
 def semitone_clash_fraction(bars: Sequence[Bar]) -> float:
     """Fraction of melody notes a semitone away from a tone of the chord sounding at their onset (and not
     themselves a chord tone): the harsh minor-second rub."""
     clashes = total = 0
     for bar in bars:
         for note in bar.notes:
-            tones = set(chord_at(bar.chords, note.start_beat).pitch_classes)
+            tones = set(theory.chord_at(bar.chords, note.start_beat).pitch_classes)
             pc = note.pitch % 12
             total += 1
             clashes += pc not in tones and ((pc + 1) % 12 in tones or (pc - 1) % 12 in tones)
@@ -57,11 +52,12 @@ def session_melody(bars: Sequence[Bar]) -> list[tuple[float, int]]:
     return out
 
 
-def ends_on_stable_degree(bar: Bar, tonic: int, mode_steps: Sequence[int]) -> bool | None:
-    """Whether the bar's last melody note is a tonic-triad tone (degree 1, 3 or 5 of the mode); None without notes."""
+def ends_on_stable_degree(bar: Bar, tonic: int, mode: str) -> bool | None:
+    """Whether the bar's last melody note is a tonic-triad tone (degree 1, 3 or 5 of the mode, of its parent
+    scale for a pentatonic mode); None without notes."""
     if not bar.notes:
         return None
-    stable = {tonic % 12, (tonic + mode_steps[2 if len(mode_steps) == 7 else 1]) % 12, (tonic + 7) % 12}
+    stable = set(theory.diatonic_chords(tonic, mode)[0].pitch_classes)
     last = max(bar.notes, key=lambda n: n.start_beat)
     return last.pitch % 12 in stable
 

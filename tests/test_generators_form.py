@@ -1,10 +1,9 @@
 """Phrase plan: progressions with cadences, beats per breath held over a phrase, motif memory, closure, the
 planned melody's clashes with its chords, and the modes' characteristic degrees."""
-import numpy as np
 import pytest
 
-from generators import music_analysis, theory
-from generators.controls import MODE_STEPS, MusicControls
+from generators import music_analysis
+from generators.controls import MusicControls
 from generators.form import BREATHS_PER_PHRASE, PHRASES_PER_SECTION, TEMPO_ABSORB, Composer
 from generators.model import ModelGenerator
 from generators.rules import RuleBasedGenerator
@@ -47,8 +46,7 @@ def test_a_prime_recalls_the_a_phrase_and_a_new_section_recalls_the_theme(model_
 
 
 def test_phrases_close_on_stable_degrees_and_the_session_on_the_tonic(model_section):
-    steps = MODE_STEPS[C.mode]
-    ends = [music_analysis.ends_on_stable_degree(bar, C.tonic, steps) for _, bar, p in model_section if p.phrase_end]
+    ends = [music_analysis.ends_on_stable_degree(bar, C.tonic, C.mode) for _, bar, p in model_section if p.phrase_end]
     assert all(ends)
     _, last, plan = model_section[-1]
     assert plan.final and last.chords[-1].root == C.tonic and last.chords[0].root == (C.tonic + 7) % 12

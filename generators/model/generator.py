@@ -48,7 +48,7 @@ def split_beats(beats: int) -> list[int]:
 
 def _clashes(pitches: np.ndarray, harmony: tuple[Chord, ...], beat: float) -> np.ndarray:
     """1.0 where a MIDI pitch is a semitone off a tone of the chord sounding at ``beat`` (and not a tone of it)."""
-    tones = np.array([c for c in harmony if c.start_beat <= beat + 1e-9][-1].pitch_classes)
+    tones = np.array(theory.chord_at(harmony, beat).pitch_classes)
     pcs = pitches % 12
     near = np.isin((pcs + 1) % 12, tones) | np.isin((pcs - 1) % 12, tones)
     return (near & ~np.isin(pcs, tones)).astype(float)
