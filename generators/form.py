@@ -157,9 +157,9 @@ class Composer:
         breath, phrase, section, role = plan_for(self.index)
         requested = controls
         if self.beats_per_breath is None or breath == 0:
-            committed = self.next_beats or controls.beats_per_breath
-            bend = abs(committed / controls.beats_per_breath - 1)
-            self.beats_per_breath = committed if bend <= TEMPO_ABSORB else controls.beats_per_breath
+            # the N committed when the last phrase closed, which its last breath glided towards; should the
+            # policy want another N already, this breath closes the phrase and glides on (a one-breath phrase)
+            self.beats_per_breath = self.next_beats or controls.beats_per_breath
         scale = self.beats_per_breath / controls.beats_per_breath
         if scale != 1 and MIN_TEMPO <= controls.tempo_bpm * scale <= MAX_TEMPO:
             controls = dataclasses.replace(controls, beats_per_breath=self.beats_per_breath,
