@@ -189,7 +189,8 @@ class Composer:
         controls, plan = self.plan(controls, final)
         chords = harmony(controls, plan.degrees)
         scale = theory.scale_pitch_classes(controls.tonic, controls.mode)
-        remembered = self.memory.get(plan.recalls) if plan.recalls else None
+        # a breath missing from memory (its phrase closed early) recalls the phrase's opening breath instead
+        remembered = self.memory.get(plan.recalls, self.memory.get((plan.recalls[0], 0))) if plan.recalls else None
         if remembered is not None:
             bar = Bar(controls.beats_per_breath, controls.inhale_beats,
                       fit_in_beats(remembered.notes, controls.beats_per_breath), chords)
