@@ -12,7 +12,7 @@ from generators.events import Bar, MidiMessage
 from generators.theory import breath_arc
 
 MELODY, PAD, BASS, BREATH = 0, 1, 2, 3  # MIDI channels (9 is GM drums, avoided)
-SWELL_STEP_S = 0.02  # one CC11 update every 20 ms: each step <= 0.3 dB, so the swell is continuous to the ear
+SWELL_STEP_S = 0.02  # CC11 may change every 20 ms (0.1 dB per step at 6 breaths/min): continuous to the ear
 VOLUME_RAMP_S = 1.0  # a volume change glides over this long, never a step
 EXHALE_SOFTENING = 0.2  # melody attacks are up to 20 % softer (velocity) at the end of the exhale
 PAD_WINDOW = (55, 67)  # pad voices are placed in G3..F#4: close voicing, smooth motion between chords
