@@ -212,7 +212,7 @@ def main() -> None:
         for protocol in args.protocols.split(","):
             run = run_session(protocol, generator, args.minutes, args.synth)
             rows.append((f"{generator}/{protocol}", audio_figures(run), tempo_figures(run), score_figures(run),
-                         args.minutes * 60 / run["cpu_s"], run["synth"]))
+                         len(run["audio"]) / run["rate"] / run["cpu_s"], run["synth"]))
     print(f"music quality, {args.minutes:g}-minute offline sessions, synth {rows[0][5]}, one core")
     table = [
         ("swell per breath, LU median (p10-p90)   [6-12]", lambda a, t, s: fmt(a["swing_lu"])),
