@@ -123,7 +123,7 @@ async def _fault_drill(strap) -> list[str]:
     return done
 
 
-async def _observe(engine, player, duration_s: float, fault_drill: bool, samples: dict) -> None:
+async def _observe(engine, player, fault_drill: bool, samples: dict) -> None:
     """Sample the running session; silence the strap ``QUIET_TAIL_S`` before the end; run the fault drill."""
     strap = engine.source._probe  # the strap object exists before the lab powers it on
     drill = asyncio.create_task(_fault_drill(strap)) if fault_drill else None
@@ -134,7 +134,8 @@ async def _observe(engine, player, duration_s: float, fault_drill: bool, samples
         if bar is not None and player.callbacks:
             samples["guide"].append((now, audible, bar.start_frame + bar.guide_phase(audible) * bar.n_frames))
         samples["rss"].append((now, _rss_mb()))
-        if audible >= (duration_s - QUIET_TAIL_S) * engine.sample_rate and not strap.faults.stalled:
+        # engine.duration_s, not the planned length: the session ends on the breath boundary nearest that
+        if audible >= (engine.duration_s - QUIET_TAIL_S) * engine.sample_rate and not strap.faults.stalled:
             strap.faults.stalled = True  # never un-stalled: the drill is over by then
         await asyncio.sleep(SAMPLE_EVERY_S)
     if drill is not None:
@@ -271,7 +272,7 @@ def run_session(minutes: float, out_dir: Path, *, fault_drill: bool = False, see
     latency_s = float(player._stream.latency)
 
     async def main():
-        observer = asyncio.create_task(_observe(engine, player, engine.duration_s, fault_drill, samples))
+        observer = asyncio.create_task(_observe(engine, player, fault_drill, samples))
         try:
             await run_live(engine, player)
         finally:

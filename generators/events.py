@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from generators.form import BarPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +31,15 @@ class Chord:
 class Bar:
     """One breath-locked bar: ``beats`` beats long, the first ``inhale_beats`` of them on the inhale.
 
-    ``notes`` is the melody; ``chords`` the harmony the arranger voices as pad and bass.
+    ``notes`` is the melody; ``chords`` the harmony the arranger voices as pad and bass; ``plan`` its place in
+    the form when a ``generators.form.Composer`` made it.
     """
 
     beats: int
     inhale_beats: float
     notes: tuple[NoteEvent, ...]
     chords: tuple[Chord, ...]
+    plan: BarPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import numpy as np
 CEILING = 10 ** (-1 / 20)  # -1 dBFS = 0.891: the output never exceeds this
 RELEASE_S = 0.3  # limiter gain recovery time constant
 VOLUME_SMOOTHING_S = 0.05
+LIMITING = 10 ** (-0.1 / 20)  # limiter gain below which a frame counts as limited
 
 
 class Master:
@@ -33,6 +34,7 @@ class Master:
         self.log_envelope = math.log(ceiling)  # log of the limiter's peak envelope
         self.release_per_frame = 1.0 / (RELEASE_S * sample_rate)  # log-domain fall per frame
         self.volume_smoothing = math.exp(-1.0 / (VOLUME_SMOOTHING_S * sample_rate))
+        self.limited_frames = 0  # frames the limiter has turned down by more than 0.1 dB
 
     def set_volume(self, volume: float) -> None:
         """New target level 0-1 (linear); reached smoothly."""
@@ -40,9 +42,10 @@ class Master:
             raise ValueError(f"volume {volume} out of range: use 0-1")
         self.volume_target = volume
 
-    def begin_fade_out(self, seconds: float) -> None:
-        """Fade to silence over ``seconds`` from the next frame processed; silence after that."""
-        self.fade_out_start = self.frame
+    def begin_fade_out(self, seconds: float, start_frame: int | None = None) -> None:
+        """Fade to silence over ``seconds`` from ``start_frame`` (default: the next frame processed); silence
+        after that."""
+        self.fade_out_start = self.frame if start_frame is None else max(start_frame, self.frame)
         self.fade_out_frames = max(int(round(seconds * self.sample_rate)), 1)
 
     @property
@@ -62,7 +65,9 @@ class Master:
             progress = np.clip((frames - self.fade_out_start) / self.fade_out_frames, 0.0, 1.0)
             gain *= 0.5 + 0.5 * np.cos(np.pi * progress)
         signal = np.asarray(block, dtype=np.float64) * (gain * self.makeup)[:, None]
-        out = signal * self._limiter_gain(np.abs(signal).max(axis=1))[:, None]
+        limiter = self._limiter_gain(np.abs(signal).max(axis=1))
+        self.limited_frames += int(np.count_nonzero(limiter < LIMITING))
+        out = signal * limiter[:, None]
         self.frame += n
         return np.clip(out, -self.ceiling, self.ceiling).astype(np.float32)
 

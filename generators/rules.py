@@ -39,10 +39,10 @@ class RuleBasedGenerator(Generator):
         self.walk_position = 0
         self.last_pitch: int | None = None
 
-    def next_bar(self, controls: MusicControls) -> Bar:
+    def next_bar(self, controls: MusicControls, harmony: tuple[Chord, ...] | None = None) -> Bar:
         controls.validate()
         beats = controls.beats_per_breath
-        chords = self._next_chords(controls)
+        chords = list(harmony) if harmony else self._next_chords(controls)
         notes = self._melody(controls, chords)
         return Bar(beats=beats, inhale_beats=controls.inhale_beats, notes=tuple(notes), chords=tuple(chords))
 

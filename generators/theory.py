@@ -1,11 +1,12 @@
 """Music theory helpers: scales from MODE_STEPS, diatonic chords per mode, pitch snapping/stepping in a scale,
-and the breath arc that shapes phrases and swells."""
+the chord sounding at a beat, and the breath arc that shapes phrases and swells."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
 from generators.controls import MODE_STEPS
+from generators.events import Chord
 
 # Pentatonic modes borrow the chords of the seven-note scale they are drawn from.
 PARENT_MODE = {"pentatonic-major": "major", "pentatonic-minor": "minor"}
@@ -54,6 +55,12 @@ def diatonic_chords(tonic: int, mode: str, sevenths: bool = False) -> tuple[Diat
         third, fifth = (pcs[1] - pcs[0]) % 12, (pcs[2] - pcs[0]) % 12
         chords.append(DiatonicChord(degree, pcs[0], pcs, _triad_quality(third, fifth)))
     return tuple(chords)
+
+
+def chord_at(chords: tuple[Chord, ...] | list[Chord], beat: float) -> Chord:
+    """The chord sounding at ``beat`` of a bar (the first chord before any chord starts)."""
+    sounding = [c for c in chords if c.start_beat <= beat + 1e-9]
+    return sounding[-1] if sounding else chords[0]
 
 
 def scale_pitches(low: int, high: int, scale: tuple[int, ...]) -> list[int]:

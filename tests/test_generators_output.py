@@ -48,7 +48,7 @@ def test_midi_file_has_tempo_map_and_right_duration(tmp_path):
         seconds += 6 * 60 / tempo
     path = write_midi(tmp_path / "s.mid", messages, SR, tempo_changes)
     midi = mido.MidiFile(path)
-    assert midi.type == 1 and len(midi.tracks) == 4  # tempo + melody, pad, bass
+    assert midi.type == 1 and len(midi.tracks) == 5  # tempo + melody, pad, bass, breath voice
     assert midi.length == pytest.approx(seconds, abs=0.01)
     tempos = [(m.time, round(mido.tempo2bpm(m.tempo), 3)) for m in midi.tracks[0] if m.type == "set_tempo"]
     assert [bpm for _, bpm in tempos] == [60.0, 75.0, 90.0]

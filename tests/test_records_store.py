@@ -42,7 +42,8 @@ def test_offline_session_is_stored_and_matches_the_json(data_dir, tmp_path):
         assert info.summary == record["summary"]
         assert store.seconds(info.id) == record["seconds"]
         assert store.session_details(info.id)["personalisation"], "a client's session records its musical choice"
-        assert [r["t_s"] for r in store.seconds(info.id)] == list(range(30))
+        seconds = [r["t_s"] for r in store.seconds(info.id)]  # the session ends on the breath nearest 30 s
+        assert seconds == list(range(len(seconds))) and abs(len(seconds) - 30) <= 4
         assert store.beats(info.id) == record["beats"] and len(record["beats"]) > 20
         assert store.decisions(info.id) == record["decisions"]
         assert store.events(info.id) == record["events"]

@@ -52,13 +52,14 @@ def test_sensor_faults_during_a_live_session_lose_nothing(tmp_path):
     assert soak["faults"] == ["garbage and truncated packets", "link drop 1.5 s", "link drop 1.5 s",
                               "contact loss 2 s", "stalled notifications 3 s"]
     assert soak["status"] == "complete" and soak["complete"]
-    assert soak["seconds_recorded"] == 27 and soak["seconds_contiguous"], "no recorded second lost"
+    # the session ends on the final cadence at the breath boundary nearest 27 s (breaths here are up to 7 s)
+    assert abs(soak["seconds_recorded"] - 27) <= 4 and soak["seconds_contiguous"], "no recorded second lost"
     assert {"bad_packet", "sensor_lost", "gap"} <= set(soak["event_kinds"]), soak["event_kinds"]
     assert soak["recorded"] == soak["sent"], "every RR and PMD sample the strap got through is in the database"
     assert soak["sent"]["rr"] > 10 and soak["sent"]["ecg"] > 1000 and soak["sent"]["acc"] > 1000
     assert soak["underruns"] == 0, "sensor faults never starve the audio"
     record = json.loads((tmp_path / "s" / "session.json").read_text())
-    assert [r["t_s"] for r in record["seconds"]] == list(range(27))
+    assert [r["t_s"] for r in record["seconds"]] == list(range(soak["seconds_recorded"]))
 
 
 JACK_KILLED = "hs_reliability_killed"  # fixed: JACK reclaims a killed server's registry slot only under its name

@@ -22,4 +22,5 @@ def test_two_minute_soak_under_load_meets_the_goals(tmp_path):
     assert soak["memory_growth_pct"] < 10.0, soak
     assert soak["drift_samples"] > 200 and soak["drift_beats_max"] < 1.0 and soak["bars_contiguous"], soak
     assert soak["sent"] == soak["recorded"] and soak["sent"]["rr"] > 100 and soak["sent"]["ecg"] > 12000, soak
-    assert soak["seconds_recorded"] == 120 and soak["seconds_contiguous"] and soak["status"] == "complete", soak
+    # the session ends on the final cadence at the breath boundary nearest 120 s (breaths up to 10 s)
+    assert abs(soak["seconds_recorded"] - 120) <= 5 and soak["seconds_contiguous"] and soak["status"] == "complete", soak

@@ -80,7 +80,7 @@ def test_swells_follow_the_breath(coherent):
 
 def test_audio_is_clean(coherent):
     _, audio, sample_rate = coherent
-    assert audio.shape[0] == 10 * 60 * sample_rate
+    assert abs(audio.shape[0] / sample_rate - 600) <= 5.0, "ends on the breath boundary nearest 10 min (6/min)"
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio ** 2)))
     assert rms_db > -35, f"RMS {rms_db:.1f} dBFS: too quiet"
     assert np.max(np.abs(audio)) <= LIMITER_CEILING + 1e-3, "no clipping: the limiter holds -1 dBFS"

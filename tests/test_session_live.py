@@ -20,10 +20,10 @@ def test_live_session_plays_in_real_time_without_underruns(jack_server, tmp_path
     assert result.returncode == 0, result.stderr
     record = json.loads((out / "session.json").read_text())
     assert record["summary"]["complete"] is True
-    assert len(record["seconds"]) == 24
+    assert abs(len(record["seconds"]) - 24) <= 4  # ends on the breath boundary nearest 24 s (breaths <= 7 s here)
     assert record["summary"]["beats"] > 15, "the virtual strap streamed beats on host time"
     audio_events = [e["message"] for e in record["events"] if e["kind"] == "audio"]
     assert audio_events and audio_events[0].startswith("0 underruns"), audio_events
     info = soundfile.info(out / "session.wav")
-    assert abs(info.duration - 24.0) < 0.1
+    assert abs(info.duration - 24.0) <= 3.5 and abs(info.duration - len(record["seconds"])) <= 1
     assert (out / "session.json").stat().st_mode & 0o077 == 0, "health data readable by the user alone"

@@ -241,7 +241,8 @@ def test_playlist_render_writes_audio_and_m3u(heartsong, client_with_playlist, t
     assert "#EXTINF:30,2. coherent-6 (0.5 min, lydian)" in m3u
     for name in ("01-calm-5.wav", "02-coherent-6.wav"):
         audio, rate = soundfile.read(out / name)
-        assert audio.shape[0] == 30 * rate and abs(audio).max() > 0.01
+        # a render ends on the final cadence at the breath boundary nearest 30 s (breaths are at most 12 s)
+        assert abs(audio.shape[0] / rate - 30) <= 6 and abs(audio).max() > 0.01
         assert (out / name.replace(".wav", ".mid")).stat().st_size > 100
     with Store() as store:
         assert store.list_sessions() == [], "renders are not listening sessions"

@@ -26,6 +26,7 @@ from biosignals.types import Beat, PhysioState, SensorPacket
 from generators.arranger import Arranger
 from generators.base import Generator
 from generators.controls import MusicControls
+from generators.form import Composer
 from generators.mastering import Master
 from generators.output import WavWriter, truncate_messages, write_midi
 from generators.sequencer import Sequencer
@@ -35,7 +36,6 @@ from wellness_app.record import SessionRecord
 
 BLOCK_FRAMES = 4800  # 100 ms at 48 kHz: the granularity of sensor and guide updates offline, and of writes live
 LEAD_S = 1.5  # live: how far ahead of the audible frame the music is rendered
-FADE_OUT_S = 6.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class SessionEngine:
         self.on_progress = on_progress
 
         self.arranger = Arranger(sample_rate)
+        self.composer = Composer(generator)  # the phrase plan: form, harmony, held beats per breath, final cadence
         self.sequencer = Sequencer(synth)
         self.master = Master(sample_rate, makeup_db=synth.makeup_db)
         self.decoder = PacketDecoder()
@@ -141,13 +142,15 @@ class SessionEngine:
     # -- music side -------------------------------------------------------------------------------
     def _compose_next_bar(self, session_t: float) -> None:
         decision = self.policy.step(self.state, session_t)
-        controls = decision.controls
-        bar = self.generator.next_bar(controls)
+        final = self._is_final_breath(decision.controls)
+        controls, bar, _ = self.composer.next_bar(decision.controls, final)
+        decision = dataclasses.replace(decision, controls=controls)  # the beats per breath and tempo played
         messages, n_frames = self.arranger.arrange(bar, controls, self.composed_frames)
         self.sequencer.schedule(messages)
         self.midi_messages.extend(messages)
-        if not self.tempo_changes or self.tempo_changes[-1][1] != controls.tempo_bpm:
-            self.tempo_changes.append((self.composed_frames, controls.tempo_bpm))
+        self._add_tempo_map(self.arranger.beat_frames)
+        if final:
+            self._end_with_breath(self.composed_frames, n_frames)
         self.bars.append(ScheduledBar(self.composed_frames, n_frames, decision))
         self.record.add_decision({
             "t_s": round(self.composed_frames / self.sample_rate, 3),
@@ -163,13 +166,31 @@ class SessionEngine:
         })
         self.composed_frames += n_frames
 
+    def _is_final_breath(self, controls: MusicControls) -> bool:
+        """Whether the next breath's end is the breath boundary nearest the session's planned end."""
+        if self.fading_out:
+            return False
+        period = controls.breath_period_s * self.sample_rate
+        return self.composed_frames + 1.5 * period >= self.total_frames
+
+    def _end_with_breath(self, start_frame: int, n_frames: int) -> None:
+        """The session ends with this breath (its cadence), fading out over it, up to half a breath earlier or
+        later than planned."""
+        self.duration_s = (start_frame + n_frames) / self.sample_rate
+        self.master.begin_fade_out(n_frames / self.sample_rate, start_frame)
+        self.fading_out = True
+
+    def _add_tempo_map(self, beat_frames: list[int]) -> None:
+        """Tempo at every beat of the bar just arranged (the glides included), for the MIDI file."""
+        for frame, following in zip(beat_frames, beat_frames[1:]):
+            bpm = 60.0 * self.sample_rate / max(following - frame, 1)
+            if not self.tempo_changes or abs(self.tempo_changes[-1][1] - bpm) > 0.05:
+                self.tempo_changes.append((frame, bpm))
+
     def _render_block(self, n_frames: int, session_t: float) -> np.ndarray:
         while self.composed_frames < self.rendered_frames + n_frames:
             self._compose_next_bar(session_t)
         end_frame = self.rendered_frames + n_frames
-        if not self.fading_out and end_frame >= (self.duration_s - FADE_OUT_S) * self.sample_rate:
-            self.master.begin_fade_out(FADE_OUT_S)
-            self.fading_out = True
         block = self.master.process(self.sequencer.render(n_frames))
         self.rendered_frames = end_frame
         return block

@@ -31,7 +31,7 @@ def _eval(args: argparse.Namespace) -> int:
     from generators.model.evaluate import evaluate_generator, print_report
 
     report = evaluate_generator(corpus=args.corpus, passages=args.passages, grid_per_cell=args.grid,
-                                seed=args.seed, speed_seconds=args.speed_seconds)
+                                seed=args.seed, speed_seconds=args.speed_seconds, progress=not args.quiet)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -72,4 +72,5 @@ def add_subcommands(subparsers) -> None:
     ev.add_argument("--grid", type=int, default=2, help="adherence passages per (mode, density) cell")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--speed-seconds", type=float, default=5.0, help="CPU seconds per speed run (0 = skip)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar while the corpus cache is built")
     ev.set_defaults(func=_eval)

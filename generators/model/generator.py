@@ -6,9 +6,10 @@ unit opens with control tokens the model was trained to honour: mode, a density 
 contour (rising in the inhale, falling in the exhale). Decoding always enforces the token grammar
 (positions move forward inside the unit); with ``constrain`` it also keeps pitches within REGISTER_REACH
 of the requested register and penalises (by default forbids) pitches outside the mode's scale. Requests
-sparser than SPARSE_DENSITY are composed in half time. Harmony is chosen afterwards: per unit, the
-diatonic chord (generators.theory) that best covers the melody; every breath opens on the tonic chord
-and the tonic is favoured at its end.
+sparser than SPARSE_DENSITY are composed in half time. Harmony: given by the phrase plan
+(``generators.form``), the melody is composed over it (pitches a semitone off the sounding chord's tones are
+penalised); otherwise chosen afterwards, per unit the diatonic chord that best covers the melody, every
+breath opening on the tonic chord and the tonic favoured at its end.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ REGISTER_BAND = 2  # the model picks each unit's register bucket within this man
 REGISTER_REACH = 12  # with constrain, pitches stay within this many semitones of the requested register
 SCALE_PENALTY = 1.0  # default logit penalty (nats) for pitches outside a heptatonic mode's scale
 TONIC_CHORD_BONUS = 1.5  # favours the tonic chord on a breath's last unit (in note-beats); the first is always I
+CLASH_PENALTY = 4.0  # logit penalty (nats) for a pitch a semitone off a tone of the planned chord
 VELOCITY, ACCENT = 72, 10  # MIDI velocity of melody notes, plus ACCENT on each unit's downbeat
 
 
@@ -42,6 +44,14 @@ def split_beats(beats: int) -> list[int]:
         units.append(take)
         rest -= take
     return units
+
+
+def _clashes(pitches: np.ndarray, harmony: tuple[Chord, ...], beat: float) -> np.ndarray:
+    """1.0 where a MIDI pitch is a semitone off a tone of the chord sounding at ``beat`` (and not a tone of it)."""
+    tones = np.array(theory.chord_at(harmony, beat).pitch_classes)
+    pcs = pitches % 12
+    near = np.isin((pcs + 1) % 12, tones) | np.isin((pcs - 1) % 12, tones)
+    return (near & ~np.isin(pcs, tones)).astype(float)
 
 
 def _existing(path: Path | str) -> Path:
@@ -123,7 +133,7 @@ class ModelGenerator(Generator):
         self.tokens_fed = 1
 
     # -- streaming ---------------------------------------------------------------------------------
-    def next_bar(self, controls: MusicControls) -> Bar:
+    def next_bar(self, controls: MusicControls, harmony: tuple[Chord, ...] | None = None) -> Bar:
         controls.validate()
         beats = controls.beats_per_breath
         # The corpus has few bars sparser than a note every two beats; such requests are composed at twice
@@ -136,16 +146,18 @@ class ModelGenerator(Generator):
         for i, unit in enumerate(units):
             span = unit * stretch
             unit_notes = self._unit(self.unit_controls(unit, offset, span, controls, controls.density * stretch),
-                                    controls)
-            chord = self._chord(unit_notes, controls, first=i == 0, last=i == len(units) - 1)
-            if not chords or chord.pitch_classes != chords[-1].pitch_classes:
-                chords.append(Chord(float(offset), chord.root, chord.pitch_classes))
+                                    controls, harmony, offset, stretch)
+            if harmony is None:
+                chord = self._chord(unit_notes, controls, first=i == 0, last=i == len(units) - 1)
+                if not chords or chord.pitch_classes != chords[-1].pitch_classes:
+                    chords.append(Chord(float(offset), chord.root, chord.pitch_classes))
             for t, d, rel in unit_notes:
                 start = offset + stretch * t / TICKS_PER_BEAT
                 notes.append(NoteEvent(start, min(stretch * d / TICKS_PER_BEAT, beats - start), rel + controls.tonic,
                                        VELOCITY + (ACCENT if t == 0 else 0)))
             offset += span
-        return Bar(beats=beats, inhale_beats=controls.inhale_beats, notes=tuple(notes), chords=tuple(chords))
+        return Bar(beats=beats, inhale_beats=controls.inhale_beats, notes=tuple(notes),
+                   chords=harmony or tuple(chords))
 
     def unit_controls(self, unit: int, offset: float, span: float, controls: MusicControls,
                       density: float) -> tk.BarControls:
@@ -162,8 +174,11 @@ class ModelGenerator(Generator):
         self.logits = self.net.feed(token)
         self.tokens_fed += 1
 
-    def _unit(self, c: tk.BarControls, controls: MusicControls) -> list[tuple[int, int, int]]:
-        """Decode one model bar under controls ``c``: (onset tick, duration ticks, tonic-relative pitch)."""
+    def _unit(self, c: tk.BarControls, controls: MusicControls, harmony: tuple[Chord, ...] | None = None,
+              offset: float = 0.0, stretch: int = 1) -> list[tuple[int, int, int]]:
+        """Decode one model bar under controls ``c``: (onset tick, duration ticks, tonic-relative pitch). With
+        ``harmony`` (the breath's chords; the unit starts ``offset`` beats into the breath, its ticks
+        ``stretch`` times longer), pitches a semitone off a tone of the sounding chord get -CLASH_PENALTY."""
         forced = tk.control_tokens(c)
         for t in forced[:4]:
             self._feed(t)
@@ -185,6 +200,10 @@ class ModelGenerator(Generator):
             self._feed(choice)
             logits = self.logits.copy()
             logits[pitch_ids] += pitch_offset
+            if harmony:
+                beat = offset + stretch * (choice - tk.POS0) / TICKS_PER_BEAT
+                logits[pitch_ids] -= CLASH_PENALTY * _clashes(pitch_ids - tk.PITCH0 + tk.PITCH_LOW + controls.tonic,
+                                                              harmony, beat)
             pitch = sample_top_p(logits, pitch_ids, self.temperature, self.top_p, self.rng)
             self._feed(pitch)
             dur = sample_top_p(self.logits, np.arange(tk.DUR0, tk.DUR0 + len(tk.DURATIONS)), self.temperature,

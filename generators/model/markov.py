@@ -53,7 +53,7 @@ class MarkovGenerator(Generator):
             return self._draw(o1[self.history[-1]])
         return self._draw(o0)
 
-    def next_bar(self, controls: MusicControls) -> Bar:
+    def next_bar(self, controls: MusicControls, harmony: tuple[Chord, ...] | None = None) -> Bar:
         controls.validate()
         ticks = controls.beats_per_breath * TICKS_PER_BEAT
         events, t = [], 0
@@ -68,4 +68,4 @@ class MarkovGenerator(Generator):
                                 int(np.clip(p + controls.tonic + octave, 0, 127))) for t, d, p in events)
         tonic_chord = theory.diatonic_chords(controls.tonic, controls.mode)[0]
         return Bar(controls.beats_per_breath, controls.inhale_beats, notes,
-                   (Chord(0.0, tonic_chord.root, tonic_chord.pitch_classes),))
+                   harmony or (Chord(0.0, tonic_chord.root, tonic_chord.pitch_classes),))

@@ -14,7 +14,8 @@ class Synth(abc.ABC):
 
     sample_rate: int  # Hz
     # Gain (dB) the master applies so that every synth plays a session at a similar listening level
-    # (measured: about -22 to -28 dBFS RMS over a coherent-6 session, swells included).
+    # (measured with benchmarks/music_quality.py: about -18 to -20 LUFS over a 5-minute coherent-6 session,
+    # swells included, peaks below -3 dBFS so the limiter stays out).
     makeup_db: float = 0.0
 
     @abc.abstractmethod

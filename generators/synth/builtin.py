@@ -44,7 +44,7 @@ TIMBRES = {
                    gain=0.36, bright=(0, 0, 0, .3, 0, 0, 0, 0, 0, .15), bright_decay_s=0.12),
     "pluck": Timbre((1, .4, .18, .08, .03), attack_s=0.003, decay_s=1.1, sustain=0.0, release_s=0.5, gain=0.42,
                     bright=(0, .4, .3, .2, .12, .08, .05), bright_decay_s=0.08),
-    "wind": Timbre((1, .22, .07, .03), attack_s=0.09, decay_s=0.4, sustain=0.85, release_s=0.22, gain=0.32),
+    "wind": Timbre((1, .22, .07, .03), attack_s=0.16, decay_s=0.4, sustain=0.85, release_s=0.3, gain=0.32),
     "bowed": Timbre((1, .5, .33, .22, .15, .1, .07, .05), attack_s=0.22, decay_s=1.0, sustain=0.9,
                     release_s=0.45, gain=0.26, detune_cents=3.0),
     "bass": Timbre((1, .3, .08, .03), attack_s=0.012, decay_s=1.8, sustain=0.55, release_s=0.3, gain=0.5),
@@ -172,7 +172,7 @@ class BuiltinSynth(Synth):
     Output is the same whatever the block sizes used to render it (to float rounding).
     """
 
-    makeup_db = 6.0
+    makeup_db = 5.0
 
     def __init__(self, sample_rate: int = 48000, max_voices: int = 24) -> None:
         self.sample_rate = sample_rate

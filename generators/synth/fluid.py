@@ -42,7 +42,7 @@ class FluidSynthSynth(Synth):
     Reverb and chorus are on, their sends set per channel by CC91/CC93.
     """
 
-    makeup_db = 12.0
+    makeup_db = 10.0
 
     def __init__(self, soundfont: Path | str, sample_rate: int = 48000, gain: float = 1.0) -> None:
         soundfont = Path(soundfont)
