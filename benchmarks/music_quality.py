@@ -245,7 +245,7 @@ def main() -> None:
         print(f"  {generator:<8}" + "".join(f"  {m} {f:.2f} (n={n})" for m, (f, n) in figures.items()))
     if not args.no_corpus:
         corpus = corpus_figures(args.corpus_limit)
-        print(f"  corpus  " + "".join(f"  {m} {f:.2f} (n={n})" for m, (f, n) in corpus["modes"].items()))
+        print("  corpus  " + "".join(f"  {m} {f:.2f} (n={n})" for m, (f, n) in corpus["modes"].items()))
         print(f"\ncorpus ({corpus['source']}, {corpus['pieces']} tunes): recurring 4-note patterns "
               f"{corpus['patterns_pct']:.1f} %")
 
