@@ -37,7 +37,7 @@ def test_csv_files_equal_the_store(store, session_id, tmp_path):
     files = export_csv(store, session_id, tmp_path / "csv")
     seconds = read_csv(files["seconds"])
     stored = store.seconds(session_id)
-    assert len(seconds) == len(stored) == 30
+    assert len(seconds) == len(stored) and abs(len(stored) - 30) <= 5, "ends on the breath boundary nearest 30 s"
     for row, reference in zip(seconds, stored):
         assert float(row["t_s"]) == reference["t_s"] and row["phase"] == reference["phase"]
         assert row["heart_rate_bpm"] == ("" if reference["heart_rate_bpm"] is None else str(reference["heart_rate_bpm"]))

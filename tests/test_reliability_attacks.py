@@ -217,7 +217,7 @@ def test_a_session_without_a_sound_card_renders_to_files_like_demo(heartsong, tm
     assert code == 0, err
     assert " ".join(stdout.split()).count("no audio output device: PortAudio lists none: rendering to files instead") == 1
     with wave.open(str(out / "session.wav")) as audio:
-        assert audio.getnframes() == 24 * 48000
+        assert abs(audio.getnframes() / 48000 - 24) <= 5, "the whole session, to the breath boundary nearest 24 s"
     with Store() as store:
         [info] = store.list_sessions()
         assert info.status == "complete"

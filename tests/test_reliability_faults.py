@@ -242,7 +242,9 @@ def test_full_data_disk_keeps_the_session_tells_once_and_read_only_commands_work
     assert "session written" in stdout
 
     record = json.loads((out / "session.json").read_text())
-    assert [r["t_s"] for r in record["seconds"]] == list(range(60)) and record["summary"]["complete"]
+    played = len(record["seconds"])  # the session ends on the breath boundary nearest 60 s
+    assert [r["t_s"] for r in record["seconds"]] == list(range(played)) and abs(played - 60) <= 5
+    assert record["summary"]["complete"]
     spill = [json.loads(line) for line in (out / SPILL_NAME).read_text().splitlines()]
     assert spill[0]["format"] == SPILL_FORMAT and "disk is full" in spill[0]["reason"]
     spilled_seconds = [row["t_s"] for row in spill[1:] if row["table"] == "seconds"]
@@ -254,7 +256,7 @@ def test_full_data_disk_keeps_the_session_tells_once_and_read_only_commands_work
     with Store() as store:
         [info] = store.list_sessions()
         stored = [row["t_s"] for row in store.seconds(info.id)]
-    assert 0 < len(stored) < 60 and stored + spilled_seconds == list(range(60)), "every second is kept, once"
+    assert 0 < len(stored) < played and stored + spilled_seconds == list(range(played)), "every second is kept, once"
     assert (tmp_path / "report" / "report.html").exists()
 
 
@@ -279,7 +281,7 @@ def test_full_data_disk_is_said_plainly_on_the_app_session_screen(full_data_disk
     assert plain == ["This device's storage refused part of the session, so not all of it is being saved. "
                      "The music goes on."], runner.view().notices
     assert any("session.unstored.jsonl" in n for n in runner.detail_notices), runner.detail_notices
-    assert len(json.loads((tmp_path / "s" / "session.json").read_text())["seconds"]) == 60
+    assert abs(len(json.loads((tmp_path / "s" / "session.json").read_text())["seconds"]) - 60) <= 5
 
 
 def test_kill_9_leaves_a_wav_file_that_python_opens(tmp_path):
