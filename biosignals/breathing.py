@@ -50,8 +50,10 @@ prints it.
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import math
+import statistics
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -84,6 +86,7 @@ SOURCE_WEIGHT = {"acc": 1.0, "rr": 0.8, "ecg": 0.6}  # chest motion is breathing
 DIRECT_SOURCES = ("acc", "ecg")
 
 FREQS_BPM = np.fft.rfftfreq(N_FFT, 1.0 / GRID_HZ) * 60.0
+_FREQS = FREQS_BPM.tolist()  # bisect on plain floats: a band is found without a mask over all bins, on every beat
 
 
 @lru_cache(maxsize=64)
@@ -109,15 +112,16 @@ def _hann(n: int) -> np.ndarray:
     return np.hanning(n)
 
 
-def _band(band: tuple[float, float]) -> np.ndarray:
-    return (FREQS_BPM >= band[0]) & (FREQS_BPM <= band[1])
+def _bins(lo_bpm: float, hi_bpm: float) -> slice:
+    """The ``FREQS_BPM`` bins from lo to hi (both included) as a slice."""
+    return slice(bisect.bisect_left(_FREQS, lo_bpm), bisect.bisect_right(_FREQS, hi_bpm))
 
 
-SLOW_BAND = _band(SLOW_BAND_BPM)
-FAST_BAND = _band(FAST_BAND_BPM)
+SLOW_BAND = _bins(*SLOW_BAND_BPM)
+FAST_BAND = _bins(*FAST_BAND_BPM)
 
 
-def _power(signal: np.ndarray, band: np.ndarray) -> np.ndarray:
+def _power(signal: np.ndarray, band: slice) -> np.ndarray:
     power = np.abs(np.fft.rfft(signal * _hann(len(signal)), N_FFT)) ** 2
     total = power[band].sum()
     return power / total if total > 0 else power
@@ -131,30 +135,40 @@ def _linear_detrend(grid: np.ndarray, signal: np.ndarray) -> np.ndarray:
 
 def true_peak(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
     """(rate in breaths/min, power) of the highest local maximum strictly inside lo-hi, interpolated; else None."""
-    idx = np.flatnonzero((FREQS_BPM >= lo_bpm) & (FREQS_BPM <= hi_bpm))
-    if len(idx) < 3:
+    bins = _bins(lo_bpm, hi_bpm)
+    if bins.stop - bins.start < 3:
         return None
-    inner = idx[1:-1]
-    is_max = (power[inner] > power[inner - 1]) & (power[inner] >= power[inner + 1])
+    is_max = _is_local_max(power, bins)
     if not is_max.any():
         return None
-    k = int(inner[is_max][np.argmax(power[inner][is_max])])
-    a, b, c = np.log(power[k - 1:k + 2] + 1e-30)
+    k = bins.start + 1 + int(np.argmax(np.where(is_max, power[bins.start + 1:bins.stop - 1], -1.0)))
+    a, b, c = np.log(power[k - 1:k + 2] + 1e-30).tolist()
     denominator = a - 2.0 * b + c
     offset = 0.5 * (a - c) / denominator if denominator < 0 else 0.0
     return float(FREQS_BPM[k] + offset * (FREQS_BPM[1] - FREQS_BPM[0])), float(power[k])
 
 
+def _is_local_max(power: np.ndarray, bins: slice) -> np.ndarray:
+    """Which bins strictly inside ``bins`` (all but its first and last) are local maxima of ``power``."""
+    inner = power[bins.start + 1:bins.stop - 1]
+    return (inner > power[bins.start:bins.stop - 2]) & (inner >= power[bins.start + 2:bins.stop])
+
+
 def _local_maxima(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> list[tuple[float, float]]:
-    idx = np.flatnonzero((FREQS_BPM >= lo_bpm) & (FREQS_BPM <= hi_bpm))[1:-1]
-    is_max = (power[idx] > power[idx - 1]) & (power[idx] >= power[idx + 1])
-    return [(float(FREQS_BPM[k]), float(power[k])) for k in idx[is_max]]
+    bins = _bins(lo_bpm, hi_bpm)
+    peaks = bins.start + 1 + np.flatnonzero(_is_local_max(power, bins))
+    return list(zip(FREQS_BPM[peaks].tolist(), power[peaks].tolist()))
 
 
-def _lobe_share(power: np.ndarray, rate_bpm: float, band: np.ndarray) -> float:
-    lobe = band & (np.abs(FREQS_BPM - rate_bpm) <= LOBE_BPM)
+def _lobe_share(power: np.ndarray, rate_bpm: float, band: slice) -> float:
     total = power[band].sum()
-    return float(power[lobe].sum() / total) if total > 0 else 0.0
+    if not total > 0:
+        return 0.0
+    # one bin of margin, then the exact |f - rate| test: the same bins as a mask over the whole band would pick
+    start = max(band.start, bisect.bisect_left(_FREQS, rate_bpm - LOBE_BPM) - 1)
+    stop = min(band.stop, bisect.bisect_right(_FREQS, rate_bpm + LOBE_BPM) + 1)
+    near = power[start:stop][np.abs(FREQS_BPM[start:stop] - rate_bpm) <= LOBE_BPM]
+    return float(near.sum() / total)
 
 
 def _quartile(values: np.ndarray, which: int) -> float:
@@ -224,8 +238,12 @@ def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: fl
     frequency = rate_bpm / 60.0
     recent = grid >= grid[-1] - 2.0 / frequency
     w = 2.0 * math.pi * frequency * (grid[recent] - t)
-    basis = np.stack([np.cos(w), np.sin(w), np.ones_like(w)], axis=1)
-    cos_coef, sin_coef, _ = np.linalg.solve(basis.T @ basis, basis.T @ signal[recent])
+    # centring takes the offset out of the normal equations, leaving a 2 x 2 system solved in closed form
+    c, s, x = np.cos(w), np.sin(w), signal[recent]
+    c, s, x = c - c.mean(), s - s.mean(), x - x.mean()
+    cc, ss, cs, cx, sx = np.dot(c, c), np.dot(s, s), np.dot(c, s), np.dot(c, x), np.dot(s, x)
+    det = cc * ss - cs * cs
+    cos_coef, sin_coef = float((cx * ss - sx * cs) / det), float((sx * cc - cx * cs) / det)
     crest = math.atan2(sin_coef, cos_coef)  # fitted = R cos(w - crest): crest at w = crest, trough half a cycle on
     return ((-crest - math.pi) / (2.0 * math.pi)) % 1.0, math.hypot(cos_coef, sin_coef)
 
@@ -271,7 +289,7 @@ class BreathingTracker:
             self._last = None
             return None
         self._recent.append(rate)
-        settled = float(np.clip(1.0 - (abs(rate - float(np.median(self._recent))) - 0.5) / 2.0, 0.0, 1.0))
+        settled = min(1.0, max(0.0, 1.0 - (abs(rate - statistics.median(self._recent)) - 0.5) / 2.0))
         confidence *= 0.5 + 0.5 * settled
         self._last = self._with_phase(used, rate, confidence, t, method, following, basis)
         return self._last

@@ -40,13 +40,18 @@ def phase_locking(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray
     cycle, t, u, x = cycle[complete], grid[complete], guide_cycles[complete], signal[complete]
     starts = np.flatnonzero(np.diff(cycle, prepend=-1))
     lengths = np.diff(np.append(starts, len(t)))
-    mid = np.repeat(np.add.reduceat(t, starts) / lengths, lengths)
     angle = 2.0 * math.pi * u
-    basis = np.stack([np.cos(angle), np.sin(angle), np.ones_like(t), t - mid], axis=1)
-    gram = np.add.reduceat(basis[:, :, None] * basis[:, None, :], starts, axis=0)
-    rhs = np.add.reduceat(basis * x[:, None], starts, axis=0)
-    coef = np.linalg.solve(gram + 1e-9 * np.eye(4), rhs[:, :, None])[:, :, 0]
-    amplitudes = coef[:, 0] - 1j * coef[:, 1]  # = R exp(-i lag): the lag grows each cycle when the signal is slower
+    # Per cycle, centring the columns (t, cos, sin, signal) takes the offset out of the normal equations and
+    # projecting out the (centred) slope leaves a 2 x 2 system: closed forms over all cycles at once.
+    columns = np.stack([t, np.cos(angle), np.sin(angle), x])
+    tau, c, s, y = columns - np.repeat(np.add.reduceat(columns, starts, axis=1) / lengths, lengths, axis=1)
+    products = np.stack([tau * tau, tau * c, tau * s, tau * y, c * c, c * s, s * s, c * y, s * y])
+    tt, tc, ts, ty, cc, cs, ss, cy, sy = np.add.reduceat(products, starts, axis=1)
+    cc, cs, ss = cc - tc * tc / tt, cs - tc * ts / tt, ss - ts * ts / tt
+    cy, sy = cy - tc * ty / tt, sy - ts * ty / tt
+    det = cc * ss - cs * cs
+    cos_coef, sin_coef = (cy * ss - sy * cs) / det, (sy * cc - cy * cs) / det
+    amplitudes = cos_coef - 1j * sin_coef  # = R exp(-i lag): the lag grows each cycle when the signal is slower
     magnitude = np.abs(amplitudes).sum()
     plv = float(abs(amplitudes.sum()) / magnitude) if magnitude > 0 else 0.0
     window_rate = 60.0 * (u[-1] - u[0]) / (t[-1] - t[0])
@@ -65,6 +70,7 @@ class GuideHistory:
         self._t: collections.deque[float] = collections.deque()
         self._cycles: collections.deque[float] = collections.deque()
         self._rates: collections.deque[float] = collections.deque()
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (t, cycles, rates) until the next change
         self.rate_bpm: float | None = None
 
     def set(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
@@ -73,6 +79,7 @@ class GuideHistory:
             self._t.clear()
             self._cycles.clear()
             self._rates.clear()
+            self._arrays = None
             self.rate_bpm = None
             return
         if self._t and t - self._t[-1] < GUIDE_SAMPLE_S and rate_bpm == self.rate_bpm:
@@ -85,6 +92,7 @@ class GuideHistory:
         self._t.append(t)
         self._cycles.append(cycles)
         self._rates.append(rate_bpm)
+        self._arrays = None
         self.rate_bpm = rate_bpm
         while self._t[0] < t - GUIDE_KEEP_S:
             self._t.popleft()
@@ -93,16 +101,23 @@ class GuideHistory:
 
     def rate_range(self, since_s: float) -> tuple[float, float]:
         """Slowest and fastest guide rate (breaths/min) played since host time ``since_s``."""
-        rates = [r for t, r in zip(self._t, self._rates) if t >= since_s] or [self.rate_bpm]
-        return min(rates), max(rates)
+        t, _, rates = self._as_arrays()
+        rates = rates[t >= since_s]
+        return (float(rates.min()), float(rates.max())) if len(rates) else (self.rate_bpm, self.rate_bpm)
 
     def cycles_at(self, times: np.ndarray) -> np.ndarray | None:
         """Unwrapped guide phase (cycles) at ``times`` (s), extrapolated at the current rate past the last call;
         None when the guide started after ``times[0]``."""
         if not self._t or self._t[0] > times[0] or self.rate_bpm is None:
             return None
-        t, cycles = np.asarray(self._t), np.asarray(self._cycles)
+        t, cycles, _ = self._as_arrays()
         inside = np.interp(times, t, cycles)
         after = times > t[-1]
         inside[after] = cycles[-1] + self.rate_bpm / 60.0 * (times[after] - t[-1])
         return inside
+
+    def _as_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times, cycles, rates) as arrays, converted once per change: every source asks on every beat."""
+        if self._arrays is None:
+            self._arrays = (np.asarray(self._t), np.asarray(self._cycles), np.asarray(self._rates, dtype=float))
+        return self._arrays
