@@ -154,21 +154,23 @@ def _is_local_max(power: np.ndarray, bins: slice) -> np.ndarray:
     return (inner > power[bins.start:bins.stop - 2]) & (inner >= power[bins.start + 2:bins.stop])
 
 
-def _local_maxima(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> list[tuple[float, float]]:
+def _local_maxima(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> np.ndarray:
+    """The bins of the local maxima strictly inside lo-hi."""
     bins = _bins(lo_bpm, hi_bpm)
-    peaks = bins.start + 1 + np.flatnonzero(_is_local_max(power, bins))
-    return list(zip(FREQS_BPM[peaks].tolist(), power[peaks].tolist()))
+    return bins.start + 1 + np.flatnonzero(_is_local_max(power, bins))
+
+
+def _lobe_shares(power: np.ndarray, rates_bpm, band: slice) -> np.ndarray:
+    """The share of the band's power within +-``LOBE_BPM`` of each rate (all rates at once: one matrix product)."""
+    total = power[band].sum()
+    if not total > 0:
+        return np.zeros(len(rates_bpm))
+    lobes = np.abs(FREQS_BPM[band] - np.asarray(rates_bpm, dtype=float)[:, None]) <= LOBE_BPM
+    return lobes @ power[band] / total
 
 
 def _lobe_share(power: np.ndarray, rate_bpm: float, band: slice) -> float:
-    total = power[band].sum()
-    if not total > 0:
-        return 0.0
-    # one bin of margin, then the exact |f - rate| test: the same bins as a mask over the whole band would pick
-    start = max(band.start, bisect.bisect_left(_FREQS, rate_bpm - LOBE_BPM) - 1)
-    stop = min(band.stop, bisect.bisect_right(_FREQS, rate_bpm + LOBE_BPM) + 1)
-    near = power[start:stop][np.abs(FREQS_BPM[start:stop] - rate_bpm) <= LOBE_BPM]
-    return float(near.sum() / total)
+    return float(_lobe_shares(power, [rate_bpm], band)[0])
 
 
 def _quartile(values: np.ndarray, which: int) -> float:
@@ -189,12 +191,10 @@ def count_breaths(signal: np.ndarray, fs: float) -> float | None:
     maxima, minima = turn[is_max], turn[~is_max]
     if len(maxima) < 3 or len(minima) < 2:
         return None
-    maxima = maxima[x[maxima] > COUNT_FRACTION * _quartile(x[maxima], 3)]
-    minima = minima[x[minima] < COUNT_FRACTION * _quartile(x[minima], 1)]
-    order = np.argsort(np.concatenate([maxima, minima]))
-    kinds = np.concatenate([np.ones(len(maxima), bool), np.zeros(len(minima), bool)])[order]
-    positions = np.concatenate([maxima, minima])[order]
-    first_of_run = np.flatnonzero(np.diff(kinds.astype(int), prepend=-1) != 0)
+    kept = np.where(is_max, x[turn] > COUNT_FRACTION * _quartile(x[maxima], 3),
+                    x[turn] < COUNT_FRACTION * _quartile(x[minima], 1))
+    kinds, positions = is_max[kept], turn[kept]  # turns are in time order: no merge of maxima and minima needed
+    first_of_run = np.flatnonzero(np.concatenate([[True], kinds[1:] != kinds[:-1]]))
     peaks = positions[first_of_run][kinds[first_of_run]]
     if len(peaks) < 3:
         return None
@@ -216,13 +216,20 @@ class BreathingReading:
 
 
 class _Analysis:
-    """One source's series, its trust weight and its two detrended signals; spectra computed when first asked."""
+    """One source's series, its trust weight and its two detrended signals; signals and spectra computed when
+    first asked (without a guide the slow ones are rarely needed)."""
 
     def __init__(self, series: BreathSeries, weight: float) -> None:
         self.series = series
         self.weight = weight
-        self.slow_signal = _linear_detrend(series.grid, series.signal)
-        self.fast_signal = sp_detrend(series.signal)
+
+    @cached_property
+    def slow_signal(self) -> np.ndarray:
+        return _linear_detrend(self.series.grid, self.series.signal)
+
+    @cached_property
+    def fast_signal(self) -> np.ndarray:
+        return sp_detrend(self.series.signal)
 
     @cached_property
     def slow(self) -> np.ndarray:
@@ -236,7 +243,7 @@ class _Analysis:
 def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: float) -> tuple[float, float]:
     """(phase 0-1 at t, 0 = trough; amplitude) of a least-squares sinusoid at rate over the last two periods."""
     frequency = rate_bpm / 60.0
-    recent = grid >= grid[-1] - 2.0 / frequency
+    recent = slice(int(np.searchsorted(grid, grid[-1] - 2.0 / frequency)), None)  # the grid is increasing
     w = 2.0 * math.pi * frequency * (grid[recent] - t)
     # centring takes the offset out of the normal equations, leaving a 2 x 2 system solved in closed form
     c, s, x = np.cos(w), np.sin(w), signal[recent]
@@ -324,9 +331,11 @@ class BreathingTracker:
                 self._recent_rate[source] = locking.recent_rate_bpm
             slowest, fastest = guide.rate_range(grid[0])
             harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
-            competitor = max((_lobe_share(a.fast, f, FAST_BAND) for f, _ in _local_maxima(a.fast, *FAST_BAND_BPM)
-                              if not any(lo <= f <= hi for lo, hi in harmonics)
-                              and a.slow[np.searchsorted(FREQS_BPM, f)] > COMPETITOR_POWER * peak[1]), default=0.0)
+            maxima = _local_maxima(a.fast, *FAST_BAND_BPM)
+            f = FREQS_BPM[maxima]
+            harmonic = np.logical_or.reduce([(lo <= f) & (f <= hi) for lo, hi in harmonics])
+            rivals = f[~harmonic & (a.slow[maxima] > COMPETITOR_POWER * peak[1])]
+            competitor = float(_lobe_shares(a.fast, rivals, FAST_BAND).max(initial=0.0))
             if competitor > COMPETITOR_STAY:
                 del peaks[source]  # a clear rhythm elsewhere: the breathing is not at the guide
             decisions[source] = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
