@@ -8,6 +8,7 @@ value and the signal's recent rate (``Locking``). Used by ``biosignals.breathing
 """
 from __future__ import annotations
 
+import cmath
 import collections
 import math
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 LOCKED_RATE_S = 20.0  # guide cycles (at least 2) behind the recent rate span about 20 s
 GUIDE_KEEP_S = 70.0
 GUIDE_SAMPLE_S = 0.25
+_PRODUCT_PAIRS = ([0, 0, 0, 0, 1, 1, 2, 1, 2], [0, 1, 2, 3, 1, 2, 2, 3, 3])  # rows t c s y: tt tc ts ty cc cs ss cy sy
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +40,27 @@ def phase_locking(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray
     if cycle[-1] < 2:
         return None
     cycle, t, u, x = cycle[complete], grid[complete], guide_cycles[complete], signal[complete]
-    starts = np.flatnonzero(np.diff(cycle, prepend=-1))
-    lengths = np.diff(np.append(starts, len(t)))
+    starts = np.concatenate([[0], np.flatnonzero(cycle[1:] != cycle[:-1]) + 1])
+    lengths = np.diff(starts, append=len(t))
     angle = 2.0 * math.pi * u
     # Per cycle, centring the columns (t, cos, sin, signal) takes the offset out of the normal equations and
     # projecting out the (centred) slope leaves a 2 x 2 system: closed forms over all cycles at once.
     columns = np.stack([t, np.cos(angle), np.sin(angle), x])
-    tau, c, s, y = columns - np.repeat(np.add.reduceat(columns, starts, axis=1) / lengths, lengths, axis=1)
-    products = np.stack([tau * tau, tau * c, tau * s, tau * y, c * c, c * s, s * s, c * y, s * y])
-    tt, tc, ts, ty, cc, cs, ss, cy, sy = np.add.reduceat(products, starts, axis=1)
+    centred = columns - np.repeat(np.add.reduceat(columns, starts, axis=1) / lengths, lengths, axis=1)
+    left, right = _PRODUCT_PAIRS
+    tt, tc, ts, ty, cc, cs, ss, cy, sy = np.add.reduceat(centred[left] * centred[right], starts, axis=1)
     cc, cs, ss = cc - tc * tc / tt, cs - tc * ts / tt, ss - ts * ts / tt
     cy, sy = cy - tc * ty / tt, sy - ts * ty / tt
     det = cc * ss - cs * cs
-    cos_coef, sin_coef = (cy * ss - sy * cs) / det, (sy * cc - cy * cs) / det
-    amplitudes = cos_coef - 1j * sin_coef  # = R exp(-i lag): the lag grows each cycle when the signal is slower
-    magnitude = np.abs(amplitudes).sum()
+    amplitudes = ((cy * ss - sy * cs) - 1j * (sy * cc - cy * cs)) / det  # = R exp(-i lag): the lag grows each
+    magnitude = np.abs(amplitudes).sum()                                  # cycle when the signal is slower
     plv = float(abs(amplitudes.sum()) / magnitude) if magnitude > 0 else 0.0
+    t, u = t.tolist(), u.tolist()
     window_rate = 60.0 * (u[-1] - u[0]) / (t[-1] - t[0])
     recent = amplitudes[-max(2, round(LOCKED_RATE_S * window_rate / 60.0)):]
-    first = starts[-len(recent)]
+    first = int(starts[-len(recent)])
     guide_rate = 60.0 * (u[-1] - u[first]) / (t[-1] - t[first])
-    drift = float(np.angle(np.sum(recent[1:] * np.conj(recent[:-1])))) / (2.0 * math.pi)  # cycles per guide cycle
+    drift = cmath.phase(np.vdot(recent[:-1], recent[1:])) / (2.0 * math.pi)  # cycles per guide cycle
     return Locking(plv, guide_rate * (1.0 + drift))
 
 
@@ -70,7 +72,7 @@ class GuideHistory:
         self._t: collections.deque[float] = collections.deque()
         self._cycles: collections.deque[float] = collections.deque()
         self._rates: collections.deque[float] = collections.deque()
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (t, cycles, rates) until the next change
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _as_arrays
         self.rate_bpm: float | None = None
 
     def set(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
