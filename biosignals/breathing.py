@@ -329,12 +329,6 @@ class BreathingTracker:
             if peak is None:
                 decisions[source] = False
                 continue
-            peaks[source] = peak[0]
-            locking = phase_locking(grid, a.slow_signal, cycles)
-            plv = None if locking is None else locking.plv
-            self._plv[source] = plv or 0.0
-            if locking is not None:
-                self._recent_rate[source] = locking.recent_rate_bpm
             slowest, fastest = guide.rate_range(grid[0])
             harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
             maxima = _local_maxima(a.fast, *FAST_BAND_BPM)
@@ -342,8 +336,15 @@ class BreathingTracker:
             harmonic = np.logical_or.reduce([(lo <= f) & (f <= hi) for lo, hi in harmonics])
             rivals = f[~harmonic & (a.slow[maxima] > COMPETITOR_POWER * peak[1])]
             competitor = float(_lobe_shares(a.fast, rivals, FAST_BAND).max(initial=0.0))
-            if competitor > COMPETITOR_STAY:
-                del peaks[source]  # a clear rhythm elsewhere: the breathing is not at the guide
+            if competitor > COMPETITOR_STAY:  # a clear rhythm elsewhere: the breathing is not at the guide, and
+                decisions[source] = False     # the source is out of the guide candidate, so its locking is not needed
+                continue
+            peaks[source] = peak[0]
+            locking = phase_locking(grid, a.slow_signal, cycles)
+            plv = None if locking is None else locking.plv
+            self._plv[source] = plv or 0.0
+            if locking is not None:
+                self._recent_rate[source] = locking.recent_rate_bpm
             decisions[source] = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
                                  and competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
         self._following = decisions
