@@ -40,8 +40,8 @@ def phase_locking(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray
     if cycle[-1] < 2:
         return None
     cycle, t, u, x = cycle[complete], grid[complete], guide_cycles[complete], signal[complete]
-    starts = np.concatenate([[0], np.flatnonzero(cycle[1:] != cycle[:-1]) + 1])
-    lengths = np.diff(starts, append=len(t))
+    edges = np.concatenate([[0], np.flatnonzero(cycle[1:] != cycle[:-1]) + 1, [len(t)]])
+    starts, lengths = edges[:-1], np.diff(edges)
     angle = 2.0 * math.pi * u
     # Per cycle, centring the columns (t, cos, sin, signal) takes the offset out of the normal equations and
     # projecting out the (centred) slope leaves a 2 x 2 system: closed forms over all cycles at once.
