@@ -59,7 +59,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
-from scipy.linalg import solveh_banded
+from scipy.linalg import cholesky_banded
+from scipy.linalg.lapack import dpbtrs
 
 from biosignals.guide import GuideHistory, phase_locking
 from biosignals.respiration import GRID_HZ, BreathSeries
@@ -91,21 +92,24 @@ _FREQS = FREQS_BPM.tolist()  # bisect on plain floats: a band is found without a
 
 
 @lru_cache(maxsize=64)
-def _detrend_matrix(n: int) -> np.ndarray:
-    """Smoothness-priors detrending as a matrix, I - (I + lambda^2 D2' D2)^-1, from one banded solve."""
+def _detrend_factor(n: int) -> np.ndarray:
+    """Banded (upper) Cholesky factor of I + lambda^2 D2' D2, D2 the second differences: the smoothness-priors
+    system, pentadiagonal, so each detrending is an O(n) banded solve with this factor."""
     d2 = np.zeros((n - 2, n))
     rows = np.arange(n - 2)
     d2[rows, rows], d2[rows, rows + 1], d2[rows, rows + 2] = 1.0, -2.0, 1.0
     full = np.eye(n) + SP_LAMBDA ** 2 * d2.T @ d2
-    bands = np.array([np.concatenate([np.zeros(k), np.diagonal(full, k)]) for k in (2, 1, 0)])
-    return np.eye(n) - solveh_banded(bands, np.eye(n))
+    return cholesky_banded(np.array([np.concatenate([np.zeros(k), np.diagonal(full, k)]) for k in (2, 1, 0)]))
 
 
 def sp_detrend(signal: np.ndarray) -> np.ndarray:
-    """Smoothness-priors detrending (Tarvainen 2002) of the last multiple of ``DETREND_BLOCK`` samples (fewer
-    matrix sizes to cache while a window fills); the first few samples, if any, are left out."""
+    """Smoothness-priors detrending (Tarvainen 2002), signal - (I + lambda^2 D2' D2)^-1 signal, of the last
+    multiple of ``DETREND_BLOCK`` samples (fewer factors to cache while a window fills); the first few samples,
+    if any, are left out."""
     n = len(signal) - len(signal) % DETREND_BLOCK
-    return _detrend_matrix(n) @ signal[len(signal) - n:]
+    recent = signal[len(signal) - n:]
+    trend, _ = dpbtrs(_detrend_factor(n), recent)  # info is nonzero only for a singular factor, and this one is not
+    return recent - trend
 
 
 @lru_cache(maxsize=16)
@@ -166,7 +170,7 @@ def _local_maxima(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> np.ndarray
     return bins.start + 1 + np.flatnonzero(_is_local_max(power, bins))
 
 
-def _lobe_shares(power: np.ndarray, rates_bpm, band: slice) -> np.ndarray:
+def _lobe_shares(power: np.ndarray, rates_bpm: np.ndarray | list[float], band: slice) -> np.ndarray:
     """The share of the band's power within +-``LOBE_BPM`` of each rate (all rates at once: one matrix product)."""
     total = power[band].sum()
     if not total > 0:
@@ -410,7 +414,8 @@ class BreathingTracker:
                 if source in phases:
                     self.polarity[source] = 0.5 if abs(_phase_difference(phases[source], rr)) > 0.25 else 0.0
         turns = {a.series.source: phases[a.series.source] + self.polarity.get(a.series.source, 0.0) for a in used}
-        vector = sum(a.weight * cmath.exp(2j * math.pi * turns[a.series.source]) for a in used) / sum(a.weight for a in used)
+        vector = (sum(a.weight * cmath.exp(2j * math.pi * turns[a.series.source]) for a in used)
+                  / sum(a.weight for a in used))
         return BreathingReading(rate, confidence, (cmath.phase(vector) / (2.0 * math.pi)) % 1.0,
                                 abs(vector) * confidence, tuple(sorted(a.series.source for a in used)),
                                 method, following, basis)

@@ -122,5 +122,5 @@ class GuideHistory:
         """(times, cycles, rates) as arrays, converted once per change: every source asks on every beat
         (``np.fromiter`` with the length known converts a deque about twice as fast as ``np.asarray``)."""
         if self._arrays is None:
-            self._arrays = tuple(np.fromiter(values, float, len(values)) for values in (self._t, self._cycles, self._rates))
+            self._arrays = tuple(np.fromiter(v, float, len(v)) for v in (self._t, self._cycles, self._rates))
         return self._arrays
