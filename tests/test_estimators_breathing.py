@@ -216,3 +216,33 @@ def test_guide_history_unwraps_the_phase_across_a_rate_step():
     assert guide.rate_range(59.0) == (5.0, 6.0) and guide.cycles_at(np.array([40.0])) is None  # kept 70 s only
     guide.set(None, None, 120.0)
     assert guide.rate_bpm is None and guide.cycles_at(times) is None
+
+
+def test_sp_detrend_is_the_smoothness_priors_residual_of_a_dense_solve():
+    from biosignals.breathing import SP_LAMBDA, sp_detrend
+    signal = np.random.default_rng(3).normal(size=243).cumsum()  # a random walk: mostly trend
+    n = 240  # the last multiple of DETREND_BLOCK samples
+    d2 = np.diff(np.eye(n), 2, axis=0)
+    reference = signal[-n:] - np.linalg.solve(np.eye(n) + SP_LAMBDA ** 2 * d2.T @ d2, signal[-n:])
+    assert np.allclose(sp_detrend(signal), reference, rtol=0.0, atol=1e-10)
+    assert np.std(reference) < 0.5 * np.std(signal - signal.mean())  # the reference does remove the walk
+
+
+def test_phase_locking_matches_per_cycle_least_squares_and_measures_the_drift():
+    from biosignals.guide import phase_locking
+    grid = np.arange(0.0, 60.0, 0.25)
+    guide_cycles = 6.0 / 60.0 * grid + 0.3 * np.sin(grid / 7.0) / (2.0 * np.pi)  # a guide whose rate wobbles
+    rng = np.random.default_rng(5)
+    signal = np.cos(2.0 * np.pi * 5.5 / 60.0 * grid) + 0.02 * grid + rng.normal(0.0, 0.2, grid.size)  # 5.5/min
+    locking = phase_locking(grid, signal, guide_cycles)
+    cycle = np.floor(guide_cycles - guide_cycles[0]).astype(int)
+    amplitudes = []
+    for k in range(cycle[-1]):  # complete cycles only: the direct 4-column fit, one cycle at a time
+        inside = cycle == k
+        t, angle = grid[inside], 2.0 * np.pi * guide_cycles[inside]
+        basis = np.column_stack([np.cos(angle), np.sin(angle), np.ones_like(t), t - t.mean()])
+        (a, b, _, _), *_ = np.linalg.lstsq(basis, signal[inside], rcond=None)
+        amplitudes.append(a - 1j * b)
+    amplitudes = np.array(amplitudes)
+    assert abs(locking.plv - abs(amplitudes.sum()) / np.abs(amplitudes).sum()) < 1e-9
+    assert abs(locking.recent_rate_bpm - 5.5) < 0.3  # the signal's own rate, from its drift against the guide
