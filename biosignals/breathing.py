@@ -57,6 +57,7 @@ from __future__ import annotations
 import bisect
 import cmath
 import collections
+import itertools
 import math
 import statistics
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ import numpy as np
 from scipy.linalg import cholesky_banded
 from scipy.linalg.lapack import dpbtrs
 
-from biosignals.guide import GuideHistory, phase_locking
-from biosignals.respiration import GRID_HZ, BreathSeries
+from biosignals.guide import CycleLocking, GuideHistory, Locking
+from biosignals.respiration import GRID_HZ, WINDOW_S, BreathSeries
 
 SP_LAMBDA = 20.0
 DETREND_BLOCK = 8
@@ -93,17 +94,20 @@ DIRECT_SOURCES = ("acc", "ecg")
 
 FREQS_BPM = np.fft.rfftfreq(N_FFT, 1.0 / GRID_HZ) * 60.0
 _FREQS = FREQS_BPM.tolist()  # bisect on plain floats: a band is found without a mask over all bins, on every beat
+_TOP = bisect.bisect_right(_FREQS, FAST_BAND_BPM[1] + LOBE_BPM) + 1  # no peak or lobe is looked for above this bin
 
 
 @lru_cache(maxsize=64)
 def _detrend_factor(n: int) -> np.ndarray:
     """Banded (upper) Cholesky factor of I + lambda^2 D2' D2, D2 the second differences: the smoothness-priors
     system, pentadiagonal, so each detrending is an O(n) banded solve with this factor."""
-    d2 = np.zeros((n - 2, n))
-    rows = np.arange(n - 2)
-    d2[rows, rows], d2[rows, rows + 1], d2[rows, rows + 2] = 1.0, -2.0, 1.0
-    full = np.eye(n) + SP_LAMBDA ** 2 * d2.T @ d2
-    return cholesky_banded(np.array([np.concatenate([np.zeros(k), np.diagonal(full, k)]) for k in (2, 1, 0)]))
+    main = np.full(n, 6.0)  # the diagonals of D2' D2: 1 5 6 ... 6 5 1, -2 -4 ... -4 -2 and 1 ... 1
+    main[[0, -1]], main[[1, -2]] = 1.0, 5.0
+    first = np.full(n - 1, -4.0)
+    first[[0, -1]] = -2.0
+    upper = np.zeros((3, n))  # LAPACK's upper banded storage: row 2 - k holds diagonal k, right-aligned
+    upper[0, 2:], upper[1, 1:], upper[2] = SP_LAMBDA ** 2, SP_LAMBDA ** 2 * first, 1.0 + SP_LAMBDA ** 2 * main
+    return cholesky_banded(upper)
 
 
 def sp_detrend(signal: np.ndarray) -> np.ndarray:
@@ -130,8 +134,22 @@ SLOW_BAND = _bins(*SLOW_BAND_BPM)
 FAST_BAND = _bins(*FAST_BAND_BPM)
 
 
+def _dft_rows() -> np.ndarray:
+    """Row j: sample j's cos and sin at the ``N_FFT``-point DFT's bins below ``_TOP``, for up to a window's samples.
+    Only those bins are ever read, so one product with these rows gives them without an FFT of every bin."""
+    angle = 2.0 * np.pi * np.outer(np.arange(int(WINDOW_S * GRID_HZ) + 1), np.arange(_TOP)) / N_FFT
+    return np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
+
+
+_DFT_ROWS = _dft_rows()
+
+
 def _power(signal: np.ndarray, band: slice) -> np.ndarray:
-    power = np.abs(np.fft.rfft(signal * _hann(len(signal)), N_FFT)) ** 2
+    """Hann periodogram (``N_FFT`` points, zero-padded; bins below ``_TOP``) normalised to unit power in the
+    band; at most a window (``WINDOW_S`` at ``GRID_HZ``) of samples."""
+    parts = (signal * _hann(len(signal))) @ _DFT_ROWS[:len(signal)]
+    parts *= parts
+    power = parts[:_TOP] + parts[_TOP:]
     total = power[band].sum()
     return power / total if total > 0 else power
 
@@ -147,49 +165,70 @@ def _linear_detrend(grid: np.ndarray, signal: np.ndarray) -> np.ndarray:
     return signal - _mean(signal) - slope * centred
 
 
+@lru_cache(maxsize=16)
+def _line(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For n samples on an even grid: the rows whose product with a signal is its (mean, slope per sample), and
+    the centred sample index."""
+    centred = np.arange(n) - (n - 1) / 2.0
+    return np.stack([np.full(n, 1.0 / n), centred / np.dot(centred, centred)]), centred
+
+
+def _linear_detrend_even(signal: np.ndarray) -> np.ndarray:
+    """``_linear_detrend`` of a signal on an even grid (a ``BreathSeries``), with the fit's rows cached."""
+    rows, centred = _line(len(signal))
+    mean, slope = (rows @ signal).tolist()
+    return signal - (mean + slope * centred)
+
+
+class Spectrum:
+    """A power spectrum (``_power``: normalised to unit power in ``band``) with its low bins as plain floats and
+    their running sum, so that peaks and lobe shares are found on every beat without a numpy call each."""
+
+    def __init__(self, power: np.ndarray, band: slice) -> None:
+        self.power = power
+        self.band = band
+        self.values = power[:_TOP].tolist()
+        self._running = list(itertools.accumulate(self.values, initial=0.0))
+
+    def peak(self, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
+        """(rate in breaths/min, power) of the highest local maximum strictly inside lo-hi, interpolated; else None."""
+        bins = _bins(lo_bpm, hi_bpm)
+        v, best = self.values, None
+        for k in range(bins.start + 1, min(bins.stop, _TOP) - 1):
+            if v[k] > v[k - 1] and v[k] >= v[k + 1] and (best is None or v[k] > v[best]):
+                best = k
+        if best is None:
+            return None
+        a, b, c = (math.log(x + 1e-30) for x in v[best - 1:best + 2])
+        denominator = a - 2.0 * b + c
+        offset = 0.5 * (a - c) / denominator if denominator < 0 else 0.0
+        return _FREQS[best] + offset * (_FREQS[1] - _FREQS[0]), v[best]
+
+    def maxima(self, lo_bpm: float, hi_bpm: float) -> list[int]:
+        """The bins of the local maxima strictly inside lo-hi."""
+        bins, v = _bins(lo_bpm, hi_bpm), self.values
+        return [k for k in range(bins.start + 1, bins.stop - 1) if v[k] > v[k - 1] and v[k] >= v[k + 1]]
+
+    def lobe_share(self, rate_bpm: float) -> float:
+        """The share of the band's power within +-``LOBE_BPM`` of the rate."""
+        band, running = self.band, self._running
+        total = running[band.stop] - running[band.start]
+        if not total > 0:
+            return 0.0
+        lo = max(band.start, bisect.bisect_left(_FREQS, rate_bpm - LOBE_BPM))
+        hi = min(band.stop, bisect.bisect_right(_FREQS, rate_bpm + LOBE_BPM))
+        return max(0.0, running[hi] - running[lo]) / total
+
+
 def true_peak(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
-    """(rate in breaths/min, power) of the highest local maximum strictly inside lo-hi, interpolated; else None."""
-    bins = _bins(lo_bpm, hi_bpm)
-    if bins.stop - bins.start < 3:
-        return None
-    is_max = _is_local_max(power, bins)
-    if not is_max.any():
-        return None
-    k = bins.start + 1 + int(np.argmax(np.where(is_max, power[bins.start + 1:bins.stop - 1], -1.0)))
-    a, b, c = np.log(power[k - 1:k + 2] + 1e-30).tolist()
-    denominator = a - 2.0 * b + c
-    offset = 0.5 * (a - c) / denominator if denominator < 0 else 0.0
-    return float(FREQS_BPM[k] + offset * (FREQS_BPM[1] - FREQS_BPM[0])), float(power[k])
+    """(rate in breaths/min, power) of the highest local maximum of a ``_power`` spectrum strictly inside lo-hi
+    (below ``_TOP``), interpolated; else None."""
+    return Spectrum(power, SLOW_BAND).peak(lo_bpm, hi_bpm)
 
 
-def _is_local_max(power: np.ndarray, bins: slice) -> np.ndarray:
-    """Which bins strictly inside ``bins`` (all but its first and last) are local maxima of ``power``."""
-    inner = power[bins.start + 1:bins.stop - 1]
-    return (inner > power[bins.start:bins.stop - 2]) & (inner >= power[bins.start + 2:bins.stop])
-
-
-def _local_maxima(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> np.ndarray:
-    """The bins of the local maxima strictly inside lo-hi."""
-    bins = _bins(lo_bpm, hi_bpm)
-    return bins.start + 1 + np.flatnonzero(_is_local_max(power, bins))
-
-
-def _lobe_shares(power: np.ndarray, rates_bpm: np.ndarray | list[float], band: slice) -> np.ndarray:
-    """The share of the band's power within +-``LOBE_BPM`` of each rate (all rates at once: one matrix product)."""
-    total = power[band].sum()
-    if not total > 0:
-        return np.zeros(len(rates_bpm))
-    lobes = np.abs(FREQS_BPM[band] - np.asarray(rates_bpm, dtype=float)[:, None]) <= LOBE_BPM
-    return lobes @ power[band] / total
-
-
-def _lobe_share(power: np.ndarray, rate_bpm: float, band: slice) -> float:
-    return float(_lobe_shares(power, [rate_bpm], band)[0])
-
-
-def _quartile(values: np.ndarray, which: int) -> float:
+def _quartile(values: list[float], which: int) -> float:
     """The ``which``-th quartile (lower sample, no interpolation: this runs on every beat)."""
-    return float(np.sort(values)[which * (len(values) - 1) // 4])
+    return sorted(values)[which * (len(values) - 1) // 4]
 
 
 def count_breaths(signal: np.ndarray, fs: float) -> float | None:
@@ -201,15 +240,19 @@ def count_breaths(signal: np.ndarray, fs: float) -> float | None:
     x = signal - _mean(signal)
     slope = np.sign(np.diff(x))
     turn = np.flatnonzero(slope[1:] != slope[:-1]) + 1
-    is_max = slope[turn - 1] > 0
-    maxima, minima = turn[is_max], turn[~is_max]
+    kinds = (slope[turn - 1] > 0).tolist()  # True: a maximum
+    values, positions = x[turn].tolist(), turn.tolist()
+    maxima = [v for v, is_max in zip(values, kinds) if is_max]
+    minima = [v for v, is_max in zip(values, kinds) if not is_max]
     if len(maxima) < 3 or len(minima) < 2:
         return None
-    kept = np.where(is_max, x[turn] > COUNT_FRACTION * _quartile(x[maxima], 3),
-                    x[turn] < COUNT_FRACTION * _quartile(x[minima], 1))
-    kinds, positions = is_max[kept], turn[kept]  # turns are in time order: no merge of maxima and minima needed
-    first_of_run = np.flatnonzero(np.concatenate([[True], kinds[1:] != kinds[:-1]]))
-    peaks = positions[first_of_run][kinds[first_of_run]]
+    high, low = COUNT_FRACTION * _quartile(maxima, 3), COUNT_FRACTION * _quartile(minima, 1)
+    peaks, previous = [], None  # turns are in time order: a maximum counts when the last kept turn was not one
+    for v, is_max, position in zip(values, kinds, positions):
+        if (v > high) if is_max else (v < low):
+            if is_max and previous is not True:
+                peaks.append(position)
+            previous = is_max
     if len(peaks) < 3:
         return None
     return 60.0 * (len(peaks) - 1) * fs / (peaks[-1] - peaks[0])
@@ -229,42 +272,108 @@ class BreathingReading:
     following_basis: str | None  # e.g. "acc+ecg" or "rr only"
 
 
+@dataclass(frozen=True, slots=True)
+class _GuideEvidence:
+    """What one source's series says about the guide (step 2): its slow-spectrum peak near the guide (None when
+    there is none), the share of its strongest competing rhythm, and its phase locking (None when not needed or
+    under two cycles)."""
+
+    peak: tuple[float, float] | None
+    competitor: float
+    locking: Locking | None
+
+
 class _Analysis:
-    """One source's series, its trust weight and its two detrended signals; signals and spectra computed when
-    first asked (without a guide the slow ones are rarely needed)."""
+    """One source's series and its trust weight, with what the tracker derives from the series alone (detrended
+    signals, spectra, evidence about the guide), each computed when first asked (without a guide the slow ones
+    are rarely needed) and kept while the source's series is the same object (ACC is refreshed once a second, beats
+    come faster)."""
 
     def __init__(self, series: BreathSeries, weight: float) -> None:
         self.series = series
         self.weight = weight
+        self.due = False  # the source's series changed since: its next change is analysed
+        self._sinusoid: tuple[float, float, tuple[float, float]] | None = None  # (rate, t, (phase at t, amplitude))
+        self._evidence: tuple[_GuideEvidence | None] | None = None  # found or not yet
 
     @cached_property
     def slow_signal(self) -> np.ndarray:
-        return _linear_detrend(self.series.grid, self.series.signal)
+        return _linear_detrend_even(self.series.signal)
 
     @cached_property
     def fast_signal(self) -> np.ndarray:
         return sp_detrend(self.series.signal)
 
     @cached_property
-    def slow(self) -> np.ndarray:
-        return _power(self.slow_signal, SLOW_BAND)
+    def slow(self) -> Spectrum:
+        return Spectrum(_power(self.slow_signal, SLOW_BAND), SLOW_BAND)
 
     @cached_property
-    def fast(self) -> np.ndarray:
-        return _power(self.fast_signal, FAST_BAND)
+    def fast(self) -> Spectrum:
+        return Spectrum(_power(self.fast_signal, FAST_BAND), FAST_BAND)
+
+    @cached_property
+    def fast_peak(self) -> tuple[float, float] | None:
+        return self.fast.peak(*FAST_BAND_BPM)
+
+    @cached_property
+    def counted(self) -> float | None:
+        return count_breaths(self.fast_signal, GRID_HZ)
+
+    def sinusoid(self, rate_bpm: float, t: float) -> tuple[float, float]:
+        """``_sinusoid_phase`` of the signal for that rate (slow below 8/min, else fast) at t; the fit is kept per
+        rate, and a sinusoid's phase then advances with time at that rate."""
+        if self._sinusoid is None or self._sinusoid[0] != rate_bpm:
+            signal = self.slow_signal if rate_bpm < FAST_BAND_BPM[0] else self.fast_signal
+            grid = self.series.grid[len(self.series.grid) - len(signal):]
+            self._sinusoid = rate_bpm, t, _sinusoid_phase(grid, signal, rate_bpm, t)
+        _, fitted_t, (phase, amplitude) = self._sinusoid
+        return (phase + rate_bpm / 60.0 * (t - fitted_t)) % 1.0, amplitude
+
+    def guide_evidence(self, guide: GuideHistory, locking: CycleLocking) -> _GuideEvidence | None:
+        """The evidence about the guide, found once per series (with the guide as it then was: a gliding guide
+        moves little in the one update an analysis may serve late); None when the guide covers under
+        ``MIN_GUIDE_CYCLES`` of the window."""
+        if self._evidence is None:
+            self._evidence = (self._find_evidence(guide, locking),)
+        return self._evidence[0]
+
+    def _find_evidence(self, guide: GuideHistory, locking: CycleLocking) -> _GuideEvidence | None:
+        grid, rate = self.series.grid, guide.rate_bpm
+        ends = guide.cycles_at(grid[[0, -1]])
+        if ends is None or ends[1] - ends[0] < MIN_GUIDE_CYCLES:
+            return None
+        peak = self.slow.peak(rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)
+        if peak is None:
+            return _GuideEvidence(None, 0.0, None)
+        slowest, fastest = guide.rate_range(grid[0])
+        harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
+        rivals = [_FREQS[k] for k in self.fast.maxima(*FAST_BAND_BPM)
+                  if not any(lo <= _FREQS[k] <= hi for lo, hi in harmonics)
+                  and self.slow.values[k] > COMPETITOR_POWER * peak[1]]
+        competitor = max((self.fast.lobe_share(r) for r in rivals), default=0.0)
+        if competitor > COMPETITOR_STAY:  # a clear rhythm elsewhere rules the source out: its locking is not needed
+            return _GuideEvidence(peak, competitor, None)
+        return _GuideEvidence(peak, competitor, locking.update(grid, self.slow_signal, guide))
 
 
 def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: float) -> tuple[float, float]:
     """(phase 0-1 at t, 0 = trough; amplitude) of a least-squares sinusoid at rate over the last two periods."""
     frequency = rate_bpm / 60.0
-    recent = slice(int(np.searchsorted(grid, grid[-1] - 2.0 / frequency)), None)  # the grid is increasing
-    w = 2.0 * math.pi * frequency * (grid[recent] - t)
-    # centring takes the offset out of the normal equations, leaving a 2 x 2 system solved in closed form
-    c, s, x = np.cos(w), np.sin(w), signal[recent]
-    c, s, x = c - _mean(c), s - _mean(s), x - _mean(x)
-    cc, ss, cs, cx, sx = np.dot(c, c), np.dot(s, s), np.dot(c, s), np.dot(c, x), np.dot(s, x)
+    recent = int(np.searchsorted(grid, grid[-1] - 2.0 / frequency))  # the grid is increasing
+    columns = np.empty((3, len(grid) - recent))
+    w = (2.0 * math.pi * frequency) * (grid[recent:] - t)
+    np.cos(w, out=columns[0])
+    np.sin(w, out=columns[1])
+    columns[2] = signal[recent:]
+    # the offset is taken out by centring the normal equations, leaving a 2 x 2 system solved in closed form
+    (gcc, gcs, gcx), (_, gss, gsx), _ = (columns @ columns.T).tolist()
+    sum_c, sum_s, sum_x = columns.sum(axis=1).tolist()
+    m = columns.shape[1]
+    cc, ss, cs = gcc - sum_c * sum_c / m, gss - sum_s * sum_s / m, gcs - sum_c * sum_s / m
+    cx, sx = gcx - sum_c * sum_x / m, gsx - sum_s * sum_x / m
     det = cc * ss - cs * cs
-    cos_coef, sin_coef = float((cx * ss - sx * cs) / det), float((sx * cc - cx * cs) / det)
+    cos_coef, sin_coef = (cx * ss - sx * cs) / det, (sx * cc - cx * cs) / det
     crest = math.atan2(sin_coef, cos_coef)  # fitted = R cos(w - crest): crest at w = crest, trough half a cycle on
     return ((-crest - math.pi) / (2.0 * math.pi)) % 1.0, math.hypot(cos_coef, sin_coef)
 
@@ -283,6 +392,8 @@ class BreathingTracker:
         self._plv: dict[str, float] = {}
         self._recent_rate: dict[str, float] = {}
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_UPDATES)
+        self._analyses: dict[str, _Analysis] = {}
+        self._locking: collections.defaultdict[str, CycleLocking] = collections.defaultdict(CycleLocking)
         self._last: BreathingReading | None = None
         self.rsa_amplitude: float | None = None  # half peak-to-trough of the RR sinusoid at the rate (ms)
 
@@ -292,9 +403,7 @@ class BreathingTracker:
     def update(self, series: list[BreathSeries], t: float, weights: dict[str, float] | None = None,
                guide: GuideHistory | None = None) -> BreathingReading | None:
         """The reading at host time ``t`` (s) from the sources' series, quality ``weights`` 0-1 and the guide."""
-        weights = weights or {}
-        analyses = [_Analysis(s, weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source])
-                    for s in series if s is not None and weights.get(s.source, 1.0) > 0]
+        analyses = self._analyses_of(series, weights or {})
         self.rsa_amplitude = None
         if not analyses:
             self._last = None
@@ -315,46 +424,55 @@ class BreathingTracker:
         self._last = self._with_phase(used, rate, confidence, t, method, following, basis)
         return self._last
 
+    def _analyses_of(self, series: list[BreathSeries | None], weights: dict[str, float]) -> list[_Analysis]:
+        """One analysis per source with a series and a weight above 0. A source's series is analysed on every second
+        change (between, the analysis of its previous series serves: at most one change old, so decisions lag at
+        most two updates, for half the cost); a new source at once, staggered so that two sources that change
+        together are analysed on alternate updates."""
+        analyses: list[_Analysis] = []
+        for s in series:
+            if s is None or not weights.get(s.source, 1.0) > 0:
+                continue
+            kept = self._analyses.get(s.source)
+            if kept is not None and kept.series is not s and not kept.due:
+                kept.due = True  # this change waits: the next one is analysed
+            elif kept is None or kept.series is not s:
+                fresh = _Analysis(s, 0.0)
+                if kept is None:  # out of step with the sources already due on the next change
+                    fresh.due = sum(not a.due for a in analyses) > sum(a.due for a in analyses)
+                kept = fresh
+            kept.weight = weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source]
+            analyses.append(kept)
+        self._analyses = {a.series.source: a for a in analyses}
+        return analyses
+
     # -- following ---------------------------------------------------------------------------------
     def _following_decision(self, analyses: list[_Analysis], guide: GuideHistory | None
                             ) -> tuple[bool | None, str | None, dict[str, float]]:
         if guide is None or guide.rate_bpm is None:
             self._following.clear()
             return None, None, {}
-        rate = guide.rate_bpm
         decisions: dict[str, bool] = {}
         peaks: dict[str, float] = {}
         self._plv = {}
-        self._recent_rate: dict[str, float] = {}
+        self._recent_rate = {}
         for a in analyses:
-            grid = a.series.grid
-            cycles = guide.cycles_at(grid)
-            if cycles is None or cycles[-1] - cycles[0] < MIN_GUIDE_CYCLES:
+            evidence = a.guide_evidence(guide, self._locking[a.series.source])
+            if evidence is None:
                 continue
             source = a.series.source
-            was = self._following.get(source, False)
-            peak = true_peak(a.slow, rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)
-            if peak is None:
+            if evidence.peak is None or evidence.competitor > COMPETITOR_STAY:
                 decisions[source] = False
                 continue
-            slowest, fastest = guide.rate_range(grid[0])
-            harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
-            maxima = _local_maxima(a.fast, *FAST_BAND_BPM)
-            f = FREQS_BPM[maxima]
-            harmonic = np.logical_or.reduce([(lo <= f) & (f <= hi) for lo, hi in harmonics])
-            rivals = f[~harmonic & (a.slow[maxima] > COMPETITOR_POWER * peak[1])]
-            competitor = float(_lobe_shares(a.fast, rivals, FAST_BAND).max(initial=0.0))
-            if competitor > COMPETITOR_STAY:  # a clear rhythm elsewhere: the breathing is not at the guide, and
-                decisions[source] = False     # the source is out of the guide candidate, so its locking is not needed
-                continue
-            peaks[source] = peak[0]
-            locking = phase_locking(grid, a.slow_signal, cycles)
+            was = self._following.get(source, False)
+            peaks[source] = evidence.peak[0]
+            locking = evidence.locking
             plv = None if locking is None else locking.plv
             self._plv[source] = plv or 0.0
             if locking is not None:
                 self._recent_rate[source] = locking.recent_rate_bpm
             decisions[source] = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
-                                 and competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
+                                 and evidence.competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
         self._following = decisions
         if not decisions:
             return None, None, {}
@@ -369,33 +487,36 @@ class BreathingTracker:
         """(rate, confidence, sources used, method) near the guide: the recent phase-locked rate when following,
         else the sources' spectral peaks."""
         used = [a for a in analyses if a.series.source in peaks]
-        w = np.array([a.weight for a in used])
+        total = sum(a.weight for a in used)
         near = self._recent_rate if following else peaks
-        rate = float(np.dot(w, [near.get(a.series.source, peaks[a.series.source]) for a in used]) / w.sum())
+        rate = sum(a.weight * near.get(a.series.source, peaks[a.series.source]) for a in used) / total
         fast = rate >= FAST_BAND_BPM[0]  # above 8/min the detrended spectrum keeps the drift out of the share
-        fused = sum(a.weight * (a.fast if fast else a.slow) for a in used) / w.sum()
-        share = _lobe_share(fused, rate, FAST_BAND if fast else SLOW_BAND)
-        confidence = share * float(np.dot(w, [self._plv[a.series.source] for a in used]) / w.sum())
+        # each spectrum has unit power in its band, so the fused spectrum's lobe share is the weighted mean of theirs
+        share = sum(a.weight * (a.fast if fast else a.slow).lobe_share(rate) for a in used) / total
+        confidence = share * sum(a.weight * self._plv[a.series.source] for a in used) / total
         return rate, confidence, used, "guide"
 
     def _spectral(self, analyses: list[_Analysis]) -> tuple[float, float, list, str] | None:
         """(rate, confidence, sources used, method) from the fused detrended spectrum in 8-30/min, or None."""
-        total = sum(a.weight for a in analyses)
-        fused = sum(a.weight * a.fast for a in analyses) / total
-        peak = true_peak(fused, *FAST_BAND_BPM)
+        if len(analyses) == 1:
+            fused = analyses[0].fast
+        else:
+            total = sum(a.weight for a in analyses)
+            fused = Spectrum(sum(a.weight * a.fast.power for a in analyses) / total, FAST_BAND)
+        peak = fused.peak(*FAST_BAND_BPM)
         if peak is None:
             return None
         rate = peak[0]
         best = max(analyses, key=lambda a: a.weight)
-        counted = count_breaths(best.fast_signal, GRID_HZ)
-        agreement = 0.0 if counted is None else float(np.clip(1.0 - (abs(counted - rate) - 0.5) / 3.0, 0.0, 1.0))
-        own = {id(a): true_peak(a.fast, *FAST_BAND_BPM) if len(analyses) > 1 else peak for a in analyses}
+        counted = best.counted
+        agreement = 0.0 if counted is None else min(1.0, max(0.0, 1.0 - (abs(counted - rate) - 0.5) / 3.0))
+        own = {id(a): a.fast_peak if len(analyses) > 1 else peak for a in analyses}
         own_rates = [own[id(a)][0] for a in analyses if own[id(a)] is not None and a.weight >= 0.5 * best.weight
-                     and _lobe_share(a.fast, own[id(a)][0], FAST_BAND) >= CLEAR_SHARE]
+                     and a.fast.lobe_share(own[id(a)][0]) >= CLEAR_SHARE]
         channels_disagree = bool(own_rates) and max(own_rates) - min(own_rates) > DISAGREE_BPM
         count_disagrees = counted is not None and abs(counted - rate) > DISAGREE_BPM
         agreeing = [a for a in analyses if own[id(a)] is not None and abs(own[id(a)][0] - rate) < AGREE_BPM] or [best]
-        confidence = max(_lobe_share(a.fast, rate, FAST_BAND) for a in agreeing) ** 2 * agreement
+        confidence = max(a.fast.lobe_share(rate) for a in agreeing) ** 2 * agreement
         if (channels_disagree or count_disagrees) and self._last is not None:
             return self._last.rate_bpm, min(confidence, HELD_CONFIDENCE), agreeing, "held"
         return rate, confidence, agreeing, "spectral"
@@ -405,8 +526,7 @@ class BreathingTracker:
                     following: bool | None, basis: str | None) -> BreathingReading:
         phases = {}
         for a in used:
-            signal = a.slow_signal if rate < FAST_BAND_BPM[0] else a.fast_signal
-            phase, amplitude = _sinusoid_phase(a.series.grid[len(a.series.grid) - len(signal):], signal, rate, t)
+            phase, amplitude = a.sinusoid(rate, t)
             if a.series.lead_tau_s is not None:
                 phase -= math.atan(1.0 / (2.0 * math.pi * rate / 60.0 * a.series.lead_tau_s)) / (2.0 * math.pi)
             phases[a.series.source] = phase % 1.0

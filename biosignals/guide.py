@@ -2,14 +2,13 @@
 
 ``GuideHistory`` keeps the guide's unwrapped phase (cycles) for the last ``GUIDE_KEEP_S`` seconds from the
 (rate, phase, time) the music reports as it plays, sampled at most every ``GUIDE_SAMPLE_S``; a phase that
-jumps is unwrapped to the nearest cycle of the one predicted from the previous rate. ``phase_locking``
-demodulates a signal by that phase, one complex amplitude per guide cycle, and gives the phase-locking
-value and the signal's recent rate (``Locking``). Used by ``biosignals.breathing``.
+jumps is unwrapped to the nearest cycle of the one predicted from the previous rate. ``CycleLocking``
+demodulates a source's signal by that phase, one complex amplitude per guide cycle (``cycle_fits``), and gives
+the phase-locking value and the signal's recent rate (``Locking``). Used by ``biosignals.breathing``.
 """
 from __future__ import annotations
 
 import cmath
-import collections
 import math
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import numpy as np
 LOCKED_RATE_S = 20.0  # guide cycles (at least 2) behind the recent rate span about 20 s
 GUIDE_KEEP_S = 70.0
 GUIDE_SAMPLE_S = 0.25
+MIN_CYCLE_SAMPLES = 5  # four parameters per cycle fit
 _PRODUCT_PAIRS = ([0, 0, 0, 0, 1, 1, 2, 1, 2], [0, 1, 2, 3, 1, 2, 2, 3, 3])  # rows t c s y: tt tc ts ty cc cs ss cy sy
 
 
@@ -31,37 +31,91 @@ class Locking:
     recent_rate_bpm: float
 
 
-def phase_locking(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray) -> Locking | None:
-    """How ``signal`` locks to a guide whose unwrapped phase (cycles) at ``grid`` is given: one least-squares
-    complex amplitude per complete guide cycle (cos, sin, offset and slope, so drift does not look locked),
-    PLV = |sum| / sum of magnitudes. None with fewer than 2 complete cycles."""
-    cycle = np.floor(guide_cycles - guide_cycles[0]).astype(int)
-    complete = cycle < cycle[-1]
-    if cycle[-1] < 2:
-        return None
-    cycle, t, u, x = cycle[complete], grid[complete], guide_cycles[complete], signal[complete]
-    edges = np.concatenate([[0], np.flatnonzero(cycle[1:] != cycle[:-1]) + 1, [len(t)]])
-    starts, lengths = edges[:-1], np.diff(edges)
-    angle = 2.0 * math.pi * u
-    # Per cycle, centring the columns (t, cos, sin, signal) takes the offset out of the normal equations and
-    # projecting out the (centred) slope leaves a 2 x 2 system: closed forms over all cycles at once.
-    columns = np.stack([t, np.cos(angle), np.sin(angle), x])
-    centred = columns - np.repeat(np.add.reduceat(columns, starts, axis=1) / lengths, lengths, axis=1)
-    left, right = _PRODUCT_PAIRS
-    tt, tc, ts, ty, cc, cs, ss, cy, sy = np.add.reduceat(centred[left] * centred[right], starts, axis=1)
-    cc, cs, ss = cc - tc * tc / tt, cs - tc * ts / tt, ss - ts * ts / tt
-    cy, sy = cy - tc * ty / tt, sy - ts * ty / tt
-    det = cc * ss - cs * cs
-    amplitudes = ((cy * ss - sy * cs) - 1j * (sy * cc - cy * cs)) / det  # = R exp(-i lag): the lag grows each
-    magnitude = np.abs(amplitudes).sum()                                  # cycle when the signal is slower
-    plv = float(abs(amplitudes.sum()) / magnitude) if magnitude > 0 else 0.0
-    t, u = t.tolist(), u.tolist()
-    window_rate = 60.0 * (u[-1] - u[0]) / (t[-1] - t[0])
-    recent = amplitudes[-max(2, round(LOCKED_RATE_S * window_rate / 60.0)):]
-    first = int(starts[-len(recent)])
-    guide_rate = 60.0 * (u[-1] - u[first]) / (t[-1] - t[first])
-    drift = cmath.phase(np.vdot(recent[:-1], recent[1:])) / (2.0 * math.pi)  # cycles per guide cycle
-    return Locking(plv, guide_rate * (1.0 + drift))
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    """One guide cycle's least-squares complex amplitude and the first and last of its samples (time s, guide
+    phase in cycles)."""
+
+    amplitude: complex
+    t_first: float
+    u_first: float
+    t_last: float
+    u_last: float
+
+
+def cycle_fits(grid: np.ndarray, signal: np.ndarray, guide_cycles: np.ndarray, first: int, end: int) -> list[_Cycle]:
+    """One least-squares fit (cos, sin, offset and slope of the guide phase, so drift does not look locked) per
+    guide cycle k in first..end-1, the samples whose unwrapped guide phase ``guide_cycles`` is in [k, k + 1)."""
+    starts = np.searchsorted(guide_cycles, np.arange(first, end + 1)).tolist()  # the guide phase only grows
+    lo, hi = starts[0], starts[-1]
+    # Per cycle, sums of the columns (t, cos, sin, signal) and of their products give the normal equations
+    # with the offset centred out and the slope projected out: a 2 x 2 system, in closed form per cycle.
+    columns = np.empty((13, hi - lo))
+    np.subtract(grid[lo:hi], grid[(lo + hi) // 2], out=columns[0])  # times near 0 keep the centred sums exact
+    angle = (2.0 * math.pi) * guide_cycles[lo:hi]
+    np.cos(angle, out=columns[1])
+    np.sin(angle, out=columns[2])
+    columns[3] = signal[lo:hi]
+    np.multiply(columns[_PRODUCT_PAIRS[0]], columns[_PRODUCT_PAIRS[1]], out=columns[4:])
+    fits, t, u = [], grid.tolist(), guide_cycles.tolist()
+    sums = np.add.reduceat(columns, [k - lo for k in starts[:-1]], axis=1).T.tolist()
+    for (st, sc, ss, sy, tt, tc, ts, ty, cc, cs, s2, cy, sy2), begin, stop in zip(sums, starts, starts[1:]):
+        m = stop - begin
+        if m < MIN_CYCLE_SAMPLES:  # a cycle cut by a gap: no fit
+            fits.append(_Cycle(0j, t[begin], u[begin], t[stop - 1], u[stop - 1]))
+            continue
+        tt, tc, ts, ty = tt - st * st / m, tc - st * sc / m, ts - st * ss / m, ty - st * sy / m
+        cc, cs, ss_, cy, sy_ = cc - sc * sc / m, cs - sc * ss / m, s2 - ss * ss / m, cy - sc * sy / m, sy2 - ss * sy / m
+        cc, cs, ss_ = cc - tc * tc / tt, cs - tc * ts / tt, ss_ - ts * ts / tt
+        cy, sy_ = cy - tc * ty / tt, sy_ - ts * ty / tt
+        det = cc * ss_ - cs * cs
+        # = R exp(-i lag): the lag grows each cycle when the signal is slower
+        amplitude = complex(cy * ss_ - sy_ * cs, -(sy_ * cc - cy * cs)) / det if det > 0 else 0j
+        fits.append(_Cycle(amplitude, t[begin], u[begin], t[stop - 1], u[stop - 1]))
+    return fits
+
+
+class CycleLocking:
+    """How one source's breathing signal phase-locks to the guide, kept cycle by cycle as the window slides.
+
+    A guide cycle k runs from guide phase k to k + 1 (inhale start to inhale start). Each cycle gets its fit
+    (``cycle_fits``) once, on the first update where it lies wholly inside the source's window, and keeps it
+    while it stays inside: a streaming phase locking whose cost per update is that of the new cycles only.
+    ``update`` gives the ``Locking`` over the cycles inside the window: PLV = |sum of amplitudes| / sum of
+    their magnitudes; the recent rate from the last cycles (about ``LOCKED_RATE_S``, at least 2)."""
+
+    def __init__(self) -> None:
+        self._cycles: dict[int, _Cycle] = {}
+        self._epoch: int | None = None
+
+    def update(self, grid: np.ndarray, signal: np.ndarray, guide: GuideHistory) -> Locking | None:
+        """The locking of ``signal`` (on ``grid``, s) to the guide; None with fewer than 2 complete cycles."""
+        if guide.epoch != self._epoch:
+            self._cycles.clear()
+            self._epoch = guide.epoch
+        ends = guide.cycles_at(grid[[0, -1]])
+        if ends is None:
+            return None
+        first, end = math.ceil(ends[0]), math.floor(ends[1])  # complete cycles: first..end-1
+        self._cycles = {k: c for k, c in self._cycles.items() if first <= k < end}
+        new_from = max(self._cycles, default=first - 1) + 1
+        if new_from < end:
+            lo = int(np.searchsorted(grid, guide.time_at(new_from)))
+            hi = int(np.searchsorted(grid, guide.time_at(end), side="right"))
+            fits = cycle_fits(grid[lo:hi], signal[lo:hi], guide.cycles_at(grid[lo:hi]), new_from, end)
+            self._cycles.update(zip(range(new_from, end), fits))
+        cycles = [self._cycles[k] for k in sorted(self._cycles)]
+        if len(cycles) < 2:
+            return None
+        amplitudes = [c.amplitude for c in cycles]
+        magnitude = sum(abs(a) for a in amplitudes)
+        plv = abs(sum(amplitudes)) / magnitude if magnitude > 0 else 0.0
+        window_rate = 60.0 * (cycles[-1].u_last - cycles[0].u_first) / (cycles[-1].t_last - cycles[0].t_first)
+        recent = cycles[-max(2, round(LOCKED_RATE_S * window_rate / 60.0)):]
+        guide_rate = 60.0 * (recent[-1].u_last - recent[0].u_first) / (recent[-1].t_last - recent[0].t_first)
+        turning = sum(a.amplitude.conjugate() * b.amplitude for a, b in zip(recent[:-1], recent[1:]))
+        drift = cmath.phase(turning) / (2.0 * math.pi)  # cycles per guide cycle
+        return Locking(plv, guide_rate * (1.0 + drift))
 
 
 class GuideHistory:
@@ -69,58 +123,70 @@ class GuideHistory:
     ``cycles_at(times)`` gives its unwrapped phase (cycles) there, None where it does not cover them."""
 
     def __init__(self) -> None:
-        self._t: collections.deque[float] = collections.deque()
-        self._cycles: collections.deque[float] = collections.deque()
-        self._rates: collections.deque[float] = collections.deque()
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _as_arrays
+        # rows: time, unwrapped cycles, rate; samples [_start, _end) are kept (a buffer, so that every source on
+        # every beat reads arrays without a conversion)
+        self._samples = np.empty((3, 2 * round(GUIDE_KEEP_S / GUIDE_SAMPLE_S)))
+        self._start = self._end = 0
         self.rate_bpm: float | None = None
+        self.epoch = 0  # counts the times the guide started: its cycle numbers restart then
 
     def set(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
         """The guide at host time ``t`` (s): rate (breaths/min) and phase (0-1, 0 = start of inhale); None = no guide."""
         if rate_bpm is None or phase is None:
-            self._t.clear()
-            self._cycles.clear()
-            self._rates.clear()
-            self._arrays = None
+            self._start = self._end = 0
             self.rate_bpm = None
             return
-        if self._t and t - self._t[-1] < GUIDE_SAMPLE_S and rate_bpm == self.rate_bpm:
-            return
-        if self._t:
-            predicted = self._cycles[-1] + (self.rate_bpm or rate_bpm) / 60.0 * (t - self._t[-1])
+        if self._end > self._start:
+            last_t, last_cycles = self._samples[0, self._end - 1], self._samples[1, self._end - 1]
+            if t - last_t < GUIDE_SAMPLE_S and rate_bpm == self.rate_bpm:
+                return
+            predicted = last_cycles + (self.rate_bpm or rate_bpm) / 60.0 * (t - last_t)
             cycles = predicted + ((phase - predicted + 0.5) % 1.0 - 0.5)
         else:
             cycles = float(phase)
-        self._t.append(t)
-        self._cycles.append(cycles)
-        self._rates.append(rate_bpm)
-        self._arrays = None
+            self.epoch += 1
+        if self._end == self._samples.shape[1]:
+            kept = self._samples[:, self._start:self._end]
+            if 2 * kept.shape[1] > self._samples.shape[1]:  # a fast caller: room for twice as many
+                self._samples = np.empty((3, 2 * self._samples.shape[1]))
+            self._samples[:, :kept.shape[1]] = kept.copy()
+            self._start, self._end = 0, kept.shape[1]
+        self._samples[:, self._end] = t, cycles, rate_bpm
+        self._end += 1
         self.rate_bpm = rate_bpm
-        while self._t[0] < t - GUIDE_KEEP_S:
-            self._t.popleft()
-            self._cycles.popleft()
-            self._rates.popleft()
+        times = self._samples[0]
+        while times[self._start] < t - GUIDE_KEEP_S:
+            self._start += 1
 
     def rate_range(self, since_s: float) -> tuple[float, float]:
         """Slowest and fastest guide rate (breaths/min) played since host time ``since_s``."""
-        t, _, rates = self._as_arrays()
-        rates = rates[t >= since_s]
-        return (float(rates.min()), float(rates.max())) if len(rates) else (self.rate_bpm, self.rate_bpm)
+        first = self._start + int(np.searchsorted(self._samples[0, self._start:self._end], since_s))
+        if first == self._end:
+            return self.rate_bpm, self.rate_bpm
+        rates = self._samples[2, first:self._end]
+        return float(rates.min()), float(rates.max())
 
     def cycles_at(self, times: np.ndarray) -> np.ndarray | None:
-        """Unwrapped guide phase (cycles) at ``times`` (s), extrapolated at the current rate past the last call;
-        None when the guide started after ``times[0]``."""
-        if not self._t or self._t[0] > times[0] or self.rate_bpm is None:
+        """Unwrapped guide phase (cycles) at ``times`` (s, increasing), extrapolated at the current rate past the
+        last call; None when the guide started after ``times[0]``."""
+        if self._end == self._start or self._samples[0, self._start] > times[0] or self.rate_bpm is None:
             return None
-        t, cycles, _ = self._as_arrays()
+        t, cycles, _ = self._kept()
         inside = np.interp(times, t, cycles)
-        after = times > t[-1]
-        inside[after] = cycles[-1] + self.rate_bpm / 60.0 * (times[after] - t[-1])
+        last_t = t[-1]
+        if times[-1] > last_t:
+            after = int(np.searchsorted(times, last_t, side="right"))
+            inside[after:] = cycles[-1] + self.rate_bpm / 60.0 * (times[after:] - last_t)
         return inside
 
-    def _as_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(times, cycles, rates) as arrays, converted once per change: every source asks on every beat
-        (``np.fromiter`` with the length known converts a deque about twice as fast as ``np.asarray``)."""
-        if self._arrays is None:
-            self._arrays = tuple(np.fromiter(v, float, len(v)) for v in (self._t, self._cycles, self._rates))
-        return self._arrays
+    def time_at(self, cycles: float) -> float:
+        """Host time (s) at which the guide's unwrapped phase reached ``cycles``, extrapolated at the current
+        rate past the last call."""
+        t, kept_cycles, _ = self._kept()
+        if cycles > kept_cycles[-1]:
+            return float(t[-1] + (cycles - kept_cycles[-1]) * 60.0 / self.rate_bpm)
+        return float(np.interp(cycles, kept_cycles, t))
+
+    def _kept(self) -> np.ndarray:
+        """(times, cycles, rates) of the kept samples, as views."""
+        return self._samples[:, self._start:self._end]
