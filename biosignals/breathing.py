@@ -68,7 +68,7 @@ from scipy.linalg import cholesky_banded
 from scipy.linalg.lapack import dpbtrs
 
 from biosignals.guide import CycleLocking, GuideHistory, Locking
-from biosignals.respiration import GRID_HZ, WINDOW_S, BreathSeries
+from biosignals.respiration import GRID_HZ, BreathSeries
 
 SP_LAMBDA = 20.0
 DETREND_BLOCK = 8
@@ -134,24 +134,30 @@ SLOW_BAND = _bins(*SLOW_BAND_BPM)
 FAST_BAND = _bins(*FAST_BAND_BPM)
 
 
-def _dft_rows() -> np.ndarray:
-    """Row j: sample j's cos and sin at the ``N_FFT``-point DFT's bins below ``_TOP``, for up to a window's samples.
-    Only those bins are ever read, so one product with these rows gives them without an FFT of every bin."""
-    angle = 2.0 * np.pi * np.outer(np.arange(int(WINDOW_S * GRID_HZ) + 1), np.arange(_TOP)) / N_FFT
-    return np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
-
-
-_DFT_ROWS = _dft_rows()
-
-
 def _power(signal: np.ndarray, band: slice) -> np.ndarray:
-    """Hann periodogram (``N_FFT`` points, zero-padded; bins below ``_TOP``) normalised to unit power in the
-    band; at most a window (``WINDOW_S`` at ``GRID_HZ``) of samples."""
-    parts = (signal * _hann(len(signal))) @ _DFT_ROWS[:len(signal)]
-    parts *= parts
-    power = parts[:_TOP] + parts[_TOP:]
+    """Hann periodogram (``N_FFT`` points, zero-padded; bins below ``_TOP``) normalised to unit power in the band."""
+    return _normalised(_fft_power(signal * _hann(len(signal))), band)
+
+
+def _fft_power(windowed: np.ndarray) -> np.ndarray:
+    """The power at the bins below ``_TOP`` of windowed signals (the last axis: samples)."""
+    return np.abs(np.fft.rfft(windowed, N_FFT)[..., :_TOP]) ** 2
+
+
+def _normalised(power: np.ndarray, band: slice) -> np.ndarray:
     total = power[band].sum()
     return power / total if total > 0 else power
+
+
+def _paired_power(slow_signal: np.ndarray, fast_signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_power`` of a source's slow signal in ``SLOW_BAND`` and of its fast signal (its last samples) in
+    ``FAST_BAND``, in one product: the fast one is zero in front, a delay, which leaves its power unchanged."""
+    n, fast = len(slow_signal), len(fast_signal)
+    pair = np.zeros((2, n))
+    np.multiply(slow_signal, _hann(n), out=pair[0])
+    np.multiply(fast_signal, _hann(fast), out=pair[1, n - fast:])
+    slow_power, fast_power = _fft_power(pair)
+    return _normalised(slow_power, SLOW_BAND), _normalised(fast_power, FAST_BAND)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -237,11 +243,12 @@ def count_breaths(signal: np.ndarray, fs: float) -> float | None:
     that fraction of the first quartile of the minima are kept; runs of one kind collapse to their first, so
     each remaining maximum after a kept minimum is one breath; rate = (maxima - 1) / time from first to last.
     None with fewer than 3 breaths."""
-    x = signal - _mean(signal)
-    slope = np.sign(np.diff(x))
-    turn = np.flatnonzero(slope[1:] != slope[:-1]) + 1
-    kinds = (slope[turn - 1] > 0).tolist()  # True: a maximum
-    values, positions = x[turn].tolist(), turn.tolist()
+    mean = _mean(signal)
+    slope = np.sign(np.diff(signal))
+    changes = np.flatnonzero(slope[1:] != slope[:-1]).tolist()  # a turn at sample c + 1 for each change c
+    slopes, samples = slope.tolist(), signal.tolist()
+    kinds = [slopes[c] > 0 for c in changes]  # True: a maximum
+    values, positions = [samples[c + 1] - mean for c in changes], [c + 1 for c in changes]
     maxima = [v for v, is_max in zip(values, kinds) if is_max]
     minima = [v for v, is_max in zip(values, kinds) if not is_max]
     if len(maxima) < 3 or len(minima) < 2:
@@ -306,7 +313,9 @@ class _Analysis:
 
     @cached_property
     def slow(self) -> Spectrum:
-        return Spectrum(_power(self.slow_signal, SLOW_BAND), SLOW_BAND)
+        slow, fast = _paired_power(self.slow_signal, self.fast_signal)
+        self.__dict__.setdefault("fast", Spectrum(fast, FAST_BAND))  # asked together with a guide: one product
+        return Spectrum(slow, SLOW_BAND)
 
     @cached_property
     def fast(self) -> Spectrum:

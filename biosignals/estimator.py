@@ -73,6 +73,7 @@ class PhysioEstimator:
         self._ecg = RPeakDetector(ecg_rate_hz)
         self._ecg_last_t: float | None = None
         self._r_peaks: collections.deque[tuple[float, float]] = collections.deque()
+        self._ecg_series_peak: tuple[float, float] | None = None  # the newest R peak in the ECG series
         self._acc = AccRespiration(acc_rate_hz)
         self._acc_last_t: float | None = None
         self._acc_estimate_t = -math.inf
@@ -176,11 +177,11 @@ class PhysioEstimator:
 
     def _refresh_samples(self, t: float) -> None:
         """ECG and ACC breathing series; ACC at most once per ``ACC_EVERY_S``."""
-        if len(self._r_peaks) >= 10:
-            peaks = np.asarray(self._r_peaks)
-            self._series["ecg"] = edr_series(peaks[:, 0], peaks[:, 1])
-        else:
-            self._series["ecg"] = None
+        newest = self._r_peaks[-1] if self._r_peaks else None
+        if newest != self._ecg_series_peak:  # a new series only with new R peaks: the tracker keeps its analysis
+            peaks = np.asarray(self._r_peaks) if len(self._r_peaks) >= 10 else None
+            self._series["ecg"] = None if peaks is None else edr_series(peaks[:, 0], peaks[:, 1])
+            self._ecg_series_peak = newest
         if self._acc_last_t is not None and t - self._acc_estimate_t >= ACC_EVERY_S:
             self._stuck = self._acc.stuck_axes()
             self._series["acc"] = self._acc.series(self._stuck)

@@ -228,21 +228,50 @@ def test_sp_detrend_is_the_smoothness_priors_residual_of_a_dense_solve():
     assert np.std(reference) < 0.5 * np.std(signal - signal.mean())  # the reference does remove the walk
 
 
-def test_phase_locking_matches_per_cycle_least_squares_and_measures_the_drift():
-    from biosignals.guide import phase_locking
+def _wobbling_guide(until_s: float):
+    """A guide at about 6/min whose rate wobbles, told every 0.1 s as the music does; its phase in cycles at t."""
+    from biosignals.guide import GuideHistory
+    cycles_at = lambda t: 6.0 / 60.0 * t + 0.3 * np.sin(t / 7.0) / (2.0 * np.pi)
+    guide = GuideHistory()
+    for t in np.arange(0.0, until_s + 1e-9, 0.1):
+        rate = 60.0 * (6.0 / 60.0 + 0.3 / 7.0 * np.cos(t / 7.0) / (2.0 * np.pi))
+        guide.set(float(rate), float(cycles_at(t) % 1.0), float(t))
+    return guide, cycles_at
+
+
+def test_cycle_locking_matches_per_cycle_least_squares_and_measures_the_drift():
+    """Each complete guide cycle (phase k to k + 1) in the window gets the direct 4-column fit; PLV and the
+    listener's own rate (5.5/min against a guide near 6) follow from them."""
+    from biosignals.guide import CycleLocking
+    guide, cycles_at = _wobbling_guide(60.0)
     grid = np.arange(0.0, 60.0, 0.25)
-    guide_cycles = 6.0 / 60.0 * grid + 0.3 * np.sin(grid / 7.0) / (2.0 * np.pi)  # a guide whose rate wobbles
     rng = np.random.default_rng(5)
     signal = np.cos(2.0 * np.pi * 5.5 / 60.0 * grid) + 0.02 * grid + rng.normal(0.0, 0.2, grid.size)  # 5.5/min
-    locking = phase_locking(grid, signal, guide_cycles)
-    cycle = np.floor(guide_cycles - guide_cycles[0]).astype(int)
+    locking = CycleLocking().update(grid, signal, guide)
+    phase = cycles_at(grid)
     amplitudes = []
-    for k in range(cycle[-1]):  # complete cycles only: the direct 4-column fit, one cycle at a time
-        inside = cycle == k
-        t, angle = grid[inside], 2.0 * np.pi * guide_cycles[inside]
+    for k in range(int(np.ceil(phase[0])), int(np.floor(phase[-1]))):
+        inside = (phase >= k) & (phase < k + 1)
+        t, angle = grid[inside], 2.0 * np.pi * phase[inside]
         basis = np.column_stack([np.cos(angle), np.sin(angle), np.ones_like(t), t - t.mean()])
         (a, b, _, _), *_ = np.linalg.lstsq(basis, signal[inside], rcond=None)
         amplitudes.append(a - 1j * b)
     amplitudes = np.array(amplitudes)
-    assert abs(locking.plv - abs(amplitudes.sum()) / np.abs(amplitudes).sum()) < 1e-9
+    assert len(amplitudes) == 6  # the guide starts an inhale at the window's first sample
+    assert abs(locking.plv - abs(amplitudes.sum()) / np.abs(amplitudes).sum()) < 1e-6
     assert abs(locking.recent_rate_bpm - 5.5) < 0.3  # the signal's own rate, from its drift against the guide
+
+
+def test_cycle_locking_kept_across_updates_equals_a_fresh_fit():
+    """Sliding the window beat by beat, the kept cycles and the new ones give what one fit of the last window
+    gives (the grid keeps its sample times, as a series on the same beats does)."""
+    from biosignals.guide import CycleLocking
+    guide, _ = _wobbling_guide(150.0)
+    times = np.arange(0.0, 150.0, 0.25)
+    signal = np.cos(2.0 * np.pi * 6.0 / 60.0 * times + 0.3) + np.random.default_rng(2).normal(0.0, 0.3, times.size)
+    streaming = CycleLocking()
+    for end in np.arange(60.0, 150.0, 0.8):
+        inside = (times > end - 60.0) & (times <= end)
+        kept = streaming.update(times[inside], signal[inside], guide)
+    fresh = CycleLocking().update(times[inside], signal[inside], guide)
+    assert kept == fresh and kept.plv > 0.9
