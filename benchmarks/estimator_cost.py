@@ -2,13 +2,16 @@
 
 Run: .venv/bin/python benchmarks/estimator_cost.py [minutes]. Inputs are generated up front (a virtual listener's
 beats; ECG and ACC synthesised from its chest expansion) so only the estimator is timed; state(t) is asked every
-0.1 s as the session engine does. Goal: under 1 % of one core.
+0.1 s as the session engine does, and told the 6/min breath guide the listener follows (the engine tells it the
+guide it plays). Goals: under 1 % of one core; the breathing tracker (``BreathingTracker.update``, run on each
+change of a source's series) under 0.2 ms per update on average (issue 13).
 """
 import sys
 import time
 
 import numpy as np
 
+from biosignals.breathing import BreathingTracker
 from biosignals.estimator import PhysioEstimator
 from biosignals.physiology import VirtualListener
 from biosignals.types import Beat
@@ -40,6 +43,19 @@ events += [(ta[min(i + 35, len(ta) - 1)], "acc", i) for i in range(0, len(ta), 3
 events += [(t, "state", 0) for t in np.arange(0.1, duration, 0.1)]
 events.sort(key=lambda e: e[0])
 
+tracker_seconds: list[float] = []
+_update = BreathingTracker.update
+
+
+def timed_update(self, *args, **kwargs):
+    begin = time.process_time()
+    try:
+        return _update(self, *args, **kwargs)
+    finally:
+        tracker_seconds.append(time.process_time() - begin)
+
+
+BreathingTracker.update = timed_update
 est = PhysioEstimator()
 start = time.process_time()
 for t, kind, i in events:
@@ -51,10 +67,15 @@ for t, kind, i in events:
     elif kind == "acc":
         est.add_acc(acc[i:i + 36], ta[i:i + 36])
     else:
+        est.set_guide(6.0, (6.0 / 60.0 * t) % 1.0, float(t))
         state = est.state(float(t))
 cpu = time.process_time() - start
 n_beats = len(beat_times) - 1
 print(f"{minutes:.0f} min of H10 streams: {n_beats} beats, {len(te)} ECG + {len(ta)} ACC samples, "
       f"{len(np.arange(0.1, duration, 0.1))} state() calls")
 print(f"CPU {cpu:.2f} s = {1000 * cpu / n_beats:.2f} ms per beat; ratio to real time {100 * cpu / duration:.3f} % of one core")
-print(f"final state: HR {state.heart_rate_bpm:.1f} bpm, breathing {state.breathing_rate_bpm:.2f}/min from {state.breathing_source}")
+print(f"breathing tracker: {len(tracker_seconds)} updates ({len(tracker_seconds) / duration:.2f} a second), "
+      f"mean {1000 * np.mean(tracker_seconds):.3f} ms per update (median {1000 * np.median(tracker_seconds):.3f}, "
+      f"p90 {1000 * np.percentile(tracker_seconds, 90):.3f}); goal <= 0.2 ms")
+print(f"final state: HR {state.heart_rate_bpm:.1f} bpm, breathing {state.breathing_rate_bpm:.2f}/min from {state.breathing_source}"
+      f" at confidence {state.breathing_confidence:.2f} ({state.breathing_method}, following {state.following_guide})")

@@ -195,14 +195,12 @@ class Spectrum:
         self.band = band
         self.values = power[:_TOP].tolist()
         self._running = list(itertools.accumulate(self.values, initial=0.0))
+        self._maxima: dict[tuple[float, float], list[int]] = {}
 
     def peak(self, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
         """(rate in breaths/min, power) of the highest local maximum strictly inside lo-hi, interpolated; else None."""
-        bins = _bins(lo_bpm, hi_bpm)
-        v, best = self.values, None
-        for k in range(bins.start + 1, min(bins.stop, _TOP) - 1):
-            if v[k] > v[k - 1] and v[k] >= v[k + 1] and (best is None or v[k] > v[best]):
-                best = k
+        v = self.values
+        best = max(self.maxima(lo_bpm, hi_bpm), key=v.__getitem__, default=None)  # the first of equal maxima
         if best is None:
             return None
         a, b, c = (math.log(x + 1e-30) for x in v[best - 1:best + 2])
@@ -211,9 +209,13 @@ class Spectrum:
         return _FREQS[best] + offset * (_FREQS[1] - _FREQS[0]), v[best]
 
     def maxima(self, lo_bpm: float, hi_bpm: float) -> list[int]:
-        """The bins of the local maxima strictly inside lo-hi."""
-        bins, v = _bins(lo_bpm, hi_bpm), self.values
-        return [k for k in range(bins.start + 1, bins.stop - 1) if v[k] > v[k - 1] and v[k] >= v[k + 1]]
+        """The bins of the local maxima strictly inside lo-hi (kept per band: the same ones are asked again)."""
+        found = self._maxima.get((lo_bpm, hi_bpm))
+        if found is None:
+            bins, v = _bins(lo_bpm, hi_bpm), self.values
+            found = [k for k in range(bins.start + 1, min(bins.stop, _TOP) - 1) if v[k] > v[k - 1] and v[k] >= v[k + 1]]
+            self._maxima[lo_bpm, hi_bpm] = found
+        return found
 
     def lobe_share(self, rate_bpm: float) -> float:
         """The share of the band's power within +-``LOBE_BPM`` of the rate."""
@@ -349,13 +351,13 @@ class _Analysis:
 
     def _find_evidence(self, guide: GuideHistory, locking: CycleLocking) -> _GuideEvidence | None:
         grid, rate = self.series.grid, guide.rate_bpm
-        ends = guide.cycles_at(grid[[0, -1]])
-        if ends is None or ends[1] - ends[0] < MIN_GUIDE_CYCLES:
+        first, last = guide.phase_at(float(grid[0])), guide.phase_at(float(grid[-1]))
+        if first is None or last - first < MIN_GUIDE_CYCLES:
             return None
         peak = self.slow.peak(rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)
         if peak is None:
             return _GuideEvidence(None, 0.0, None)
-        slowest, fastest = guide.rate_range(grid[0])
+        slowest, fastest = guide.rate_range(float(grid[0]))
         harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
         rivals = [_FREQS[k] for k in self.fast.maxima(*FAST_BAND_BPM)
                   if not any(lo <= _FREQS[k] <= hi for lo, hi in harmonics)

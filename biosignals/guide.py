@@ -8,6 +8,7 @@ the phase-locking value and the signal's recent rate (``Locking``). Used by ``bi
 """
 from __future__ import annotations
 
+import bisect
 import cmath
 import math
 from dataclasses import dataclass
@@ -93,10 +94,10 @@ class CycleLocking:
         if guide.epoch != self._epoch:
             self._cycles.clear()
             self._epoch = guide.epoch
-        ends = guide.cycles_at(grid[[0, -1]])
-        if ends is None:
+        window_first = guide.phase_at(float(grid[0]))
+        if window_first is None:
             return None
-        first, end = math.ceil(ends[0]), math.floor(ends[1])  # complete cycles: first..end-1
+        first, end = math.ceil(window_first), math.floor(guide.phase_at(float(grid[-1])))  # complete: first..end-1
         self._cycles = {k: c for k, c in self._cycles.items() if first <= k < end}
         new_from = max(self._cycles, default=first - 1) + 1
         if new_from < end:
@@ -120,24 +121,30 @@ class CycleLocking:
 
 class GuideHistory:
     """The breath guide the listener heard: feed ``set(rate, phase, t)`` as it plays (any rate of calls);
-    ``cycles_at(times)`` gives its unwrapped phase (cycles) there, None where it does not cover them."""
+    ``phase_at(t)`` and ``cycles_at(times)`` give its unwrapped phase (cycles) there, None where it does not
+    cover them."""
 
     def __init__(self) -> None:
-        # rows: time, unwrapped cycles, rate; samples [_start, _end) are kept (a buffer, so that every source on
-        # every beat reads arrays without a conversion)
-        self._samples = np.empty((3, 2 * round(GUIDE_KEEP_S / GUIDE_SAMPLE_S)))
-        self._start = self._end = 0
+        # the kept samples are [_start:] of three plain lists: the tracker asks a few scalars per source and
+        # update, which bisect answers without an array call
+        self._t: list[float] = []
+        self._cycles: list[float] = []
+        self._rates: list[float] = []
+        self._start = 0
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # (times, cycles) kept, made when first asked
         self.rate_bpm: float | None = None
         self.epoch = 0  # counts the times the guide started: its cycle numbers restart then
 
     def set(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
         """The guide at host time ``t`` (s): rate (breaths/min) and phase (0-1, 0 = start of inhale); None = no guide."""
         if rate_bpm is None or phase is None:
-            self._start = self._end = 0
-            self.rate_bpm = None
+            if self.rate_bpm is not None:
+                epoch = self.epoch
+                self.__init__()
+                self.epoch = epoch
             return
-        if self._end > self._start:
-            last_t, last_cycles = self._samples[0, self._end - 1], self._samples[1, self._end - 1]
+        if len(self._t) > self._start:
+            last_t, last_cycles = self._t[-1], self._cycles[-1]
             if t - last_t < GUIDE_SAMPLE_S and rate_bpm == self.rate_bpm:
                 return
             predicted = last_cycles + (self.rate_bpm or rate_bpm) / 60.0 * (t - last_t)
@@ -145,48 +152,54 @@ class GuideHistory:
         else:
             cycles = float(phase)
             self.epoch += 1
-        if self._end == self._samples.shape[1]:
-            kept = self._samples[:, self._start:self._end]
-            if 2 * kept.shape[1] > self._samples.shape[1]:  # a fast caller: room for twice as many
-                self._samples = np.empty((3, 2 * self._samples.shape[1]))
-            self._samples[:, :kept.shape[1]] = kept.copy()
-            self._start, self._end = 0, kept.shape[1]
-        self._samples[:, self._end] = t, cycles, rate_bpm
-        self._end += 1
+        self._t.append(t)
+        self._cycles.append(cycles)
+        self._rates.append(rate_bpm)
+        self._arrays = None
         self.rate_bpm = rate_bpm
-        times = self._samples[0]
-        while times[self._start] < t - GUIDE_KEEP_S:
+        while self._t[self._start] < t - GUIDE_KEEP_S:
             self._start += 1
+        if self._start > len(self._t) // 2:
+            for kept in (self._t, self._cycles, self._rates):
+                del kept[:self._start]
+            self._start = 0
 
     def rate_range(self, since_s: float) -> tuple[float, float]:
         """Slowest and fastest guide rate (breaths/min) played since host time ``since_s``."""
-        first = self._start + int(np.searchsorted(self._samples[0, self._start:self._end], since_s))
-        if first == self._end:
-            return self.rate_bpm, self.rate_bpm
-        rates = self._samples[2, first:self._end]
-        return float(rates.min()), float(rates.max())
+        rates = self._rates[bisect.bisect_left(self._t, since_s, self._start):]
+        return (min(rates), max(rates)) if rates else (self.rate_bpm, self.rate_bpm)
+
+    def phase_at(self, t: float) -> float | None:
+        """Unwrapped guide phase (cycles) at host time ``t`` (s), extrapolated at the current rate past the last
+        call; None when the guide started after t."""
+        if len(self._t) == self._start or self._t[self._start] > t or self.rate_bpm is None:
+            return None
+        i = bisect.bisect_right(self._t, t, self._start) - 1
+        if i == len(self._t) - 1:
+            return self._cycles[i] + self.rate_bpm / 60.0 * (t - self._t[i])
+        slope = (self._cycles[i + 1] - self._cycles[i]) / (self._t[i + 1] - self._t[i])
+        return slope * (t - self._t[i]) + self._cycles[i]
 
     def cycles_at(self, times: np.ndarray) -> np.ndarray | None:
-        """Unwrapped guide phase (cycles) at ``times`` (s, increasing), extrapolated at the current rate past the
-        last call; None when the guide started after ``times[0]``."""
-        if self._end == self._start or self._samples[0, self._start] > times[0] or self.rate_bpm is None:
+        """``phase_at`` at each of ``times`` (s, increasing); None when the guide started after ``times[0]``."""
+        if self.phase_at(float(times[0])) is None:
             return None
-        t, cycles, _ = self._kept()
+        if self._arrays is None:
+            self._arrays = np.array(self._t[self._start:]), np.array(self._cycles[self._start:])
+        t, cycles = self._arrays
         inside = np.interp(times, t, cycles)
-        last_t = t[-1]
+        last_t = self._t[-1]
         if times[-1] > last_t:
             after = int(np.searchsorted(times, last_t, side="right"))
-            inside[after:] = cycles[-1] + self.rate_bpm / 60.0 * (times[after:] - last_t)
+            inside[after:] = self._cycles[-1] + self.rate_bpm / 60.0 * (times[after:] - last_t)
         return inside
 
     def time_at(self, cycles: float) -> float:
-        """Host time (s) at which the guide's unwrapped phase reached ``cycles``, extrapolated at the current
-        rate past the last call."""
-        t, kept_cycles, _ = self._kept()
-        if cycles > kept_cycles[-1]:
-            return float(t[-1] + (cycles - kept_cycles[-1]) * 60.0 / self.rate_bpm)
-        return float(np.interp(cycles, kept_cycles, t))
-
-    def _kept(self) -> np.ndarray:
-        """(times, cycles, rates) of the kept samples, as views."""
-        return self._samples[:, self._start:self._end]
+        """Host time (s) at which the guide's unwrapped phase reached ``cycles`` (it only grows), extrapolated at
+        the current rate past the last call."""
+        i = bisect.bisect_right(self._cycles, cycles, self._start) - 1
+        if i == len(self._cycles) - 1:
+            return self._t[i] + (cycles - self._cycles[i]) * 60.0 / self.rate_bpm
+        i = max(i, self._start)
+        slope = (self._t[i + 1] - self._t[i]) / (self._cycles[i + 1] - self._cycles[i])
+        return slope * (cycles - self._cycles[i]) + self._t[i]
