@@ -12,8 +12,9 @@ quality weights and, when the music plays a breath guide, the guide's history (`
 2. Following the guide (only with a guide covering at least ``MIN_GUIDE_CYCLES`` breaths of the window).
    A source follows when (a) its slow spectrum has a true local maximum (never a band edge) within guide
    +-``GUIDE_HALF_WIDTH_BPM``; (b) it is phase-locked to the guide: the signal is demodulated by the guide's
-   own phase, one complex amplitude per guide cycle (least squares, cos + sin + offset + slope), and the
-   phase-locking value PLV = |sum of amplitudes| / sum of |amplitudes| reaches ``PLV_ENTER`` (``PLV_STAY``
+   own phase, one complex amplitude per complete guide cycle inside the window (inhale start to inhale start;
+   least squares, cos + sin + offset + slope; ``biosignals.guide.CycleLocking``, each cycle fitted once), and
+   the phase-locking value PLV = |sum of amplitudes| / sum of |amplitudes| reaches ``PLV_ENTER`` (``PLV_STAY``
    once following); (c) no competing local maximum in 8-30/min of the fast spectrum, other than the guide's
    harmonics (1x, 2x, 3x the guide rates of the window +-1/min: the RSA of a short inhale puts energy at 2x
    and 3x), holds more than ``COMPETITOR_ENTER`` (``COMPETITOR_STAY``) of the 8-30/min power within
@@ -44,13 +45,15 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    and agree, the ACC high-pass lead removed; the weighted circular mean of the sources; ``phase_confidence``
    = resultant length x confidence.
 
-Cost: per update, per source up to two 1024-point FFTs, one O(n) banded (pentadiagonal) solve for the
-detrending (LAPACK ``dpbtrs`` on a Cholesky factor cached per window length) and, with a guide, unless a clear
-competitor already rules the source out, the per-cycle fits of the phase locking as closed-form 2 x 2 normal
-equations for all cycles at once; band edges are found by bisection. What is left is mostly numpy's per-call
-overhead on arrays of a few hundred points: median 0.3-0.45 ms per update with RR only, 0.4-0.7 ms with a
-guide, 0.4-0.6 ms with ECG and 0.45-1.4 ms with ACC on the busy shared machine (``benchmarks/breathing.py``
-prints it; docs/validation.md), still over the 0.2 ms goal.
+Updates and cost. ``update`` runs on every change of a source's series (a beat, new R peaks, an ACC refresh).
+A source's new series is analysed (steps 1 and 2 for that source: detrending, two FFTs, peaks, the new guide
+cycles' fits, the breath counting and the sinusoid) on every second change; in between the analysis of its
+previous series serves, so each decision lags at most two of the source's updates (the issue's 2 beats), and
+two sources that change together are analysed on alternate updates. Steps 3 to 5 (fusion, rate, confidence,
+phase) run on every update from the kept analyses. An update that analyses a series costs about 0.2-0.4 ms of
+one core on this project's machines with warm caches and 0.6-0.9 ms inside a running session (numpy's per-call
+overhead on cold caches); one that only fuses, 0.03-0.15 ms. The mean per update is what
+``benchmarks/breathing.py`` and ``benchmarks/estimator_cost.py`` print (docs/validation.md).
 """
 from __future__ import annotations
 

@@ -17,9 +17,9 @@ the start of the first interval, anchored at the least-delayed arrival, see ``re
   for LF); None until the segment spans 120 s.
 - ``coherence``, ``coherence_peak_hz``: ``hrv.hrv_coherence`` over the last 64 s, recomputed every 5 s of beats;
   None until the segment spans 64 s.
-- Breathing: the sources' 60 s series (``biosignals.respiration``: RR on every beat, ECG R-peak amplitude,
-  chest ACC at most once a second) go to the gated tracker (``biosignals.breathing``) with their quality
-  weights and the breath guide the music plays (``set_guide``), on every beat and every ACC refresh. It gives
+- Breathing: the sources' 60 s series (``biosignals.respiration``: RR on every beat, ECG R-peak amplitude when
+  new R peaks came, chest ACC at most once a second) go to the gated tracker (``biosignals.breathing``) with
+  their quality weights and the breath guide the music plays (``set_guide``), whenever one of them changes. It gives
   ``breathing_rate_bpm`` + ``breathing_confidence``, ``breath_phase`` + ``breath_phase_confidence`` (advanced
   at the tracked rate from the update to ``t``), ``breathing_source`` (the sources that agreed),
   ``breathing_method`` ("guide", "spectral" or "held") and ``following_guide`` with ``following_basis``
