@@ -275,3 +275,38 @@ def test_cycle_locking_kept_across_updates_equals_a_fresh_fit():
         kept = streaming.update(times[inside], signal[inside], guide)
     fresh = CycleLocking().update(times[inside], signal[inside], guide)
     assert kept == fresh and kept.plv > 0.9
+
+
+def _breathing_series(source: str, rate_bpm: float, end_s: float, seed: int):
+    """A source's 60 s series on the 4 Hz grid ending at ``end_s``, breathing at ``rate_bpm`` with noise."""
+    from biosignals.respiration import BreathSeries
+    grid = end_s - np.arange(240, -1, -1) / 4.0
+    noise = np.random.default_rng(seed).normal(0.0, 0.2, grid.size)
+    return BreathSeries(source, grid, np.sin(2.0 * np.pi * rate_bpm / 60.0 * grid) + noise, polarity_known=source == "rr")
+
+
+def test_tracker_decides_within_two_updates_and_alternates_the_analyses_of_two_sources():
+    """Each source's new series is analysed on every second change (half the cost), so a change of rate shows
+    within two updates; two sources that change together are analysed on alternate updates."""
+    from biosignals import breathing
+    analysed = []
+    original = breathing._Analysis.__init__
+
+    def counting(self, series, weight):
+        analysed.append(series.source)
+        original(self, series, weight)
+
+    breathing._Analysis.__init__ = counting
+    try:
+        tracker, rates = breathing.BreathingTracker(), []
+        for update in range(12):
+            rate = 12.0 if update < 6 else 18.0
+            series = [_breathing_series(source, rate, 100.0 + update, seed=update * 2 + k)
+                      for k, source in enumerate(("rr", "acc"))]
+            analysed.clear()
+            rates.append(tracker.update(series, 100.0 + update).rate_bpm)
+            assert len(analysed) <= (2 if update == 0 else 1)  # after the first, one of the two per update
+    finally:
+        breathing._Analysis.__init__ = original
+    assert all(abs(r - 12.0) < 0.5 for r in rates[:6])
+    assert abs(rates[7] - 18.0) < 0.5 and all(abs(r - 18.0) < 0.5 for r in rates[8:])  # within two updates
