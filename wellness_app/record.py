@@ -217,8 +217,8 @@ class SessionRecord:
             "duration_s": self.seconds[-1]["t_s"] + 1 if self.seconds else 0,
             "complete": self.complete,
             "beats": len(self.beats),
-            "summary_windows": "first 30 s vs last 30 s of the session, means of per-second values (breathing: of "
-                               "the seconds it is sure of)",
+            "summary_windows": "first 30 s vs last 30 s of the session, means of per-second values (breathing: "
+                               "only the seconds Heartsong was sure of)",
             **{f"{column}_{edge}": window_mean(column, edge == "start")
                for column in ("heart_rate_bpm", "rmssd_ms", "breathing_rate_bpm", "guide_rate_bpm", "tempo_bpm")
                for edge in ("start", "end")},

@@ -10,7 +10,7 @@ from wellness_app.record import sure_breathing
 from wellness_app.ui import theme
 from wellness_app.ui.names import UNSURE, change_sentence, protocol_title
 from wellness_app.ui.session_screen import clock_text
-from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
+from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, is_figure, scrolling_column
 
 # (summary key stem, what it is, unit, digits, what a missing value reads as, shown only with Details); the summary's
 # breathing is None when its window has no sure second (wellness_app.record)
@@ -26,6 +26,11 @@ RATINGS = ("1 · worse", "2", "3 · same", "4", "5 · much better")
 
 def _fmt(value, digits: int, missing: str) -> str:
     return missing if value is None else f"{value:.{digits}f}"
+
+
+def _cell_size(text: str) -> float:
+    """Figures large; a word ("unsure") in body type, as on the session screen, so that it fits its column."""
+    return theme.FONT_LARGE if is_figure(text) else theme.FONT_BODY
 
 
 class SummaryScreen(Screen):
@@ -110,10 +115,10 @@ class SummaryScreen(Screen):
             else:
                 before, after = summary.get(f"{key}_start"), summary.get(f"{key}_end")
                 self.after_values[key] = after
+                before, after = (_fmt(value, digits, missing) for value in (before, after))
                 cells = [Text(f"{label}\n[size={theme.FONT_SMALL:.0f}]{unit}[/size]", fit_height=False),
-                         Text(_fmt(before, digits, missing), size=theme.FONT_LARGE, fit_height=False, halign="right"),
-                         Text(_fmt(after, digits, missing), size=theme.FONT_LARGE, bold=True, fit_height=False,
-                              halign="right")]
+                         Text(before, size=_cell_size(before), fit_height=False, halign="right"),
+                         Text(after, size=_cell_size(after), bold=True, fit_height=False, halign="right")]
             for cell, share in zip(cells, (0.5, 0.25, 0.25)):
                 cell.size_hint_x = share
                 row.add_widget(cell)
