@@ -39,7 +39,8 @@ SECOND_COLUMNS = {
     "rr_ms": "most recent artifact-corrected RR interval",
     "rmssd_ms": "RMSSD over the last 60 s of corrected RR, never across a gap",
     "breathing_rate_bpm": "breaths/min: gated tracker over RR (RSA), ECG R amplitude and chest ACC when present; "
-                          "locked to the guide when breathing follows it, else 8-30/min (biosignals.breathing)",
+                          "locked to the guide when breathing follows it, else 8-30/min (biosignals.breathing); "
+                          "recorded always, shown only when breathing_confidence says it is sure",
     "breathing_confidence": f"0-1 confidence of breathing_rate_bpm; under {BREATHING_SURE_CONFIDENCE:g} the rate is "
                             "shown as unsure, never as a number, and left out of every summary and chart "
                             "(biosignals.types.BREATHING_SURE_CONFIDENCE)",
