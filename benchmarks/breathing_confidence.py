@@ -1,6 +1,6 @@
 """Breathing error per confidence bin: the data behind ``biosignals.types.BREATHING_SURE_CONFIDENCE``.
 
-Run: .venv/bin/python benchmarks/breathing_confidence.py [--quick]   (--quick: simulator seed 0 only)
+Run: .venv/bin/python benchmarks/breathing_confidence.py [--quick]   (80 s; --quick: simulator seed 0 only, 30 s)
 
 The same data as benchmarks/breathing.py: systole Task1 and pyphysio medical replayed through the H10 path (RR
 only, as a strap without ECG streaming gives; regular windows against the belt's breath count), and the simulator
