@@ -85,3 +85,23 @@ class PhysioState:
     breathing_method: str | None = None  # "guide" (locked to the breath guide), "spectral" or "held" (biosignals.breathing)
     following_guide: bool | None = None  # True when breathing follows the breath guide; None without a guide
     following_basis: str | None = None  # evidence for following_guide: "acc", "ecg", "acc+ecg" or "rr only"
+
+
+BREATHING_SURE_CONFIDENCE = 0.3
+"""The lowest ``PhysioState.breathing_confidence`` at which a breathing rate is shown as a number; below it every
+display says "unsure" (the rate is still recorded, with its confidence).
+
+Chosen from data (``benchmarks/breathing_confidence.py``; table in docs/validation.md, "Which breathing rates are
+shown"): the lowest threshold from which every 0.1-wide confidence bin has at least 85 % of its windows within
++-2 breaths/min, both on systole Task1 (RR only, regular windows) and on the simulator scenarios pooled. The bin
+just below (0.2-0.3) has 71 % (systole) and 69 % (simulator); the bins from 0.3 up 88-97 % and 90-100 %.
+Windows read in the first minute, before the tracker's window is full, are no worse from 0.3 up (90-100 %).
+The unguided slow listener (5-7/min) and the listener paced by a guide the estimator is not told (a replayed
+recording) are wrong at most confidences they reach; about 2 % of their wrong windows stay above 0.3."""
+
+
+def breathing_rate_if_sure(rate_bpm: float | None, confidence: float | None) -> float | None:
+    """``rate_bpm`` when ``confidence`` reaches ``BREATHING_SURE_CONFIDENCE``, else None (no rate, or unsure)."""
+    if rate_bpm is None or (confidence or 0.0) < BREATHING_SURE_CONFIDENCE:
+        return None
+    return rate_bpm

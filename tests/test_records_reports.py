@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from biosignals.types import BREATHING_SURE_CONFIDENCE
 from wellness_app.reports import COHERENCE_DEFINITION, export_csv, phase_summary, render_html, write_report
 from wellness_app.session import SessionOptions, build_engine, run_offline
 from wellness_app.storage import Store
@@ -50,13 +51,20 @@ def test_csv_files_equal_the_store(store, session_id, tmp_path):
 
 
 def test_phase_summary_against_hand_computed_means():
+    sure, unsure = BREATHING_SURE_CONFIDENCE, BREATHING_SURE_CONFIDENCE - 0.01
     rows = [{"t_s": 0, "phase": "a", "heart_rate_bpm": 70.0, "breathing_rate_bpm": None, "guide_rate_bpm": 10.0},
-            {"t_s": 1, "phase": "a", "heart_rate_bpm": 74.0, "breathing_rate_bpm": 12.0, "guide_rate_bpm": 10.0},
-            {"t_s": 2, "phase": "b", "heart_rate_bpm": None, "breathing_rate_bpm": 6.5, "guide_rate_bpm": 6.0}]
-    a, b = phase_summary(rows)
-    assert (a["phase"], a["start_s"], a["end_s"], a["duration_s"]) == ("a", 0, 2, 2)
-    assert a["heart_rate_bpm"] == 72.0 and a["breathing_minus_guide_bpm"] == 2.0 and a["rmssd_ms"] is None
+            {"t_s": 1, "phase": "a", "heart_rate_bpm": 74.0, "breathing_rate_bpm": 12.0, "breathing_confidence": sure,
+             "guide_rate_bpm": 10.0},
+            {"t_s": 2, "phase": "a", "breathing_rate_bpm": 20.0, "breathing_confidence": unsure, "guide_rate_bpm": 10.0},
+            {"t_s": 3, "phase": "b", "heart_rate_bpm": None, "breathing_rate_bpm": 6.5, "breathing_confidence": 0.9,
+             "guide_rate_bpm": 6.0},
+            {"t_s": 4, "phase": "c", "breathing_rate_bpm": 11.0, "breathing_confidence": 0.0, "guide_rate_bpm": 6.0}]
+    a, b, c = phase_summary(rows)
+    assert (a["phase"], a["start_s"], a["end_s"], a["duration_s"]) == ("a", 0, 3, 3)
+    assert a["heart_rate_bpm"] == 72.0 and a["rmssd_ms"] is None
+    assert a["breathing_rate_bpm"] == 12.0 and a["breathing_minus_guide_bpm"] == 2.0, "the unsure 20/min is left out"
     assert b["heart_rate_bpm"] is None and b["breathing_minus_guide_bpm"] == 0.5
+    assert c["breathing_rate_bpm"] is None and c["breathing_minus_guide_bpm"] is None, "no sure second: unsure"
 
 
 def test_html_report_is_self_contained_and_complete(store, session_id, tmp_path):

@@ -3,8 +3,9 @@ validator's message in a form's words, and the charts' round ticks."""
 from __future__ import annotations
 
 from therapy_profiles import builtin_protocols
-from wellness_app.ui.names import (change_sentence, count_text, minutes_text, phase_title, plain_error,
-                                   protocol_title, readable)
+from biosignals.types import BREATHING_SURE_CONFIDENCE
+from wellness_app.ui.names import (UNSURE, breathing_text, change_sentence, count_text, minutes_text, phase_title,
+                                   plain_error, protocol_title, readable)
 
 SUMMARY = {"duration_s": 600, "heart_rate_bpm_start": 72.4, "heart_rate_bpm_end": 69.1, "rmssd_ms_start": 40.0,
            "rmssd_ms_end": 44.9, "breathing_rate_bpm_start": 12.2, "breathing_rate_bpm_end": 6.4}
@@ -15,10 +16,24 @@ def test_summary_sentence_says_what_changed():
                                         "6.5 per minute.")
     calmer = SUMMARY | {"heart_rate_bpm_end": 72.6, "rmssd_ms_end": 30.0, "breathing_rate_bpm_end": 12.1}
     assert change_sentence(calmer) == "Heart rate unchanged, HRV 25 % lower, breathing stayed at about 12 per minute."
-    assert change_sentence(SUMMARY | {"breathing_rate_bpm_start": None}) == "Heart rate 3 beats/min lower, HRV 12 % higher."
+    unsure_start = SUMMARY | {"breathing_rate_bpm_start": None}  # no sure second in the first 30 s
+    assert change_sentence(unsure_start) == ("Heart rate 3 beats/min lower, HRV 12 % higher, breathing about 6.5 per "
+                                             "minute at the end (unsure at the start).")
+    never_sure = SUMMARY | {"breathing_rate_bpm_start": None, "breathing_rate_bpm_end": None}
+    assert change_sentence(never_sure) == "Heart rate 3 beats/min lower, HRV 12 % higher, breathing rate unsure."
+    assert not any(c.isdigit() for c in change_sentence(never_sure).split("breathing")[1])
     assert change_sentence(SUMMARY | {"duration_s": 90}).startswith("This session was too short to compare")
     empty = {"duration_s": 600}
     assert change_sentence(empty) == "The strap's signal was not clear enough to compare before and after."
+
+
+def test_a_breathing_rate_reads_unsure_under_the_threshold():
+    assert UNSURE == "unsure"
+    assert breathing_text(11.0, 0.0) == UNSURE, "the held 11/min of a 6/min listener without a guide"
+    assert breathing_text(11.04, BREATHING_SURE_CONFIDENCE - 0.01) == UNSURE
+    assert breathing_text(11.04, BREATHING_SURE_CONFIDENCE) == "11.0"
+    assert breathing_text(6.0, 0.9) == "6.0"
+    assert breathing_text(None, 0.9) == "--" and breathing_text(None, 0.0, missing="") == ""
 
 
 def test_titles_lengths_and_plurals():

@@ -6,6 +6,11 @@ Measurements, and PMD ECG/ACC frames from an H10, whose sensor-clock sample time
 least-delayed frame's offset; read within that module's bounds). Beats that cannot be real are dropped and
 counted (``dropped_beats``): a time outside ``TIME_RANGE_S`` (NaN and infinities included) or going back; an RR
 interval outside ``PLAUSIBLE_RR_MS`` (20-250 beats/min).
+
+Breathing: ``mean_breathing_rate_bpm`` is the mean over the states whose rate is sure
+(``biosignals.types.breathing_rate_if_sure``), "unsure" when none is (None when no state has a rate at all), and
+``breathing_sure_percent`` the share of states with a sure rate; the chart draws sure rates only. A recording has
+no breath guide, so a listener breathing slower than 8/min mostly reads as unsure (docs/validation.md).
 """
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ from biosignals.estimator import PhysioEstimator
 from biosignals.heart_rate_measurement import PLAUSIBLE_HEART_RATE_BPM
 from biosignals.packet_decoder import HostSamples, PacketDecoder
 from biosignals.sources.replay import FORMAT_NAME, MAX_LINE_BYTES, MAX_RECORDING_S
-from biosignals.types import Beat
+from biosignals.types import BREATHING_SURE_CONFIDENCE, Beat, breathing_rate_if_sure
 from generators.output import replace_file
 from wellness_app.errors import CliError
+from wellness_app.ui.names import UNSURE
 
 STATE_EVERY_S = 1.0
 MAX_SESSION_BYTES = 64 * 1024 * 1024  # a 4-hour session.json is about 12 MiB
@@ -136,6 +142,11 @@ def analyze_recording(path: str | Path, out_png: str | Path) -> dict:
         values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
         return round(float(np.mean(values)), 2) if values else None
 
+    sure_rates = [rate for r in rows if (rate := _sure_rate(r)) is not None]
+    if sure_rates:
+        breathing = round(float(np.mean(sure_rates)), 2)
+    else:
+        breathing = UNSURE if any(r.breathing_rate_bpm is not None for r in rows) else None
     issues = sorted({i for r in rows for i in r.quality_issues})
     summary = {
         "file": str(path),
@@ -143,14 +154,20 @@ def analyze_recording(path: str | Path, out_png: str | Path) -> dict:
         "beats": len(beat_t),
         "dropped_beats": ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items())) or 0,
         **{f"mean_{name}": mean_of(name) for name in (
-            "heart_rate_bpm", "rmssd_ms", "sdnn_ms", "pnn50", "lf_hf", "coherence", "breathing_rate_bpm",
-            "artifact_percent", "signal_quality")},
+            "heart_rate_bpm", "rmssd_ms", "sdnn_ms", "pnn50", "lf_hf", "coherence")},
+        "mean_breathing_rate_bpm": breathing,
+        "breathing_sure_percent": round(100 * len(sure_rates) / len(rows)),
+        **{f"mean_{name}": mean_of(name) for name in ("artifact_percent", "signal_quality")},
         "breathing_sources": sorted({r.breathing_source for r in rows if r.breathing_source}),
         "quality_issues": issues,
         "chart": str(out_png),
     }
     _chart(rows, np.array(beat_t), np.array(beat_rr), Path(out_png))
     return summary
+
+
+def _sure_rate(state) -> float | None:
+    return breathing_rate_if_sure(state.breathing_rate_bpm, state.breathing_confidence)
 
 
 def _chart(rows, beat_t, beat_rr, out_png: Path) -> None:
@@ -164,10 +181,11 @@ def _chart(rows, beat_t, beat_rr, out_png: Path) -> None:
     axes[0].plot(beat_t, beat_rr, lw=0.8)
     axes[0].set_ylabel("RR (ms)")
     axes[0].set_title("Tachogram (raw RR)")
-    rate = np.array([np.nan if r.breathing_rate_bpm is None else r.breathing_rate_bpm for r in rows])
+    rate = np.array([np.nan if (sure := _sure_rate(r)) is None else sure for r in rows])
     axes[1].plot(t, rate, lw=1.0)
     axes[1].set_ylabel("breaths/min")
-    axes[1].set_title("Breathing rate (gated tracker; see biosignals.breathing)")
+    axes[1].set_title(f"Breathing rate where sure (confidence >= {BREATHING_SURE_CONFIDENCE:g}; gaps: unsure or "
+                      "none; see biosignals.breathing)")
     coherence = np.array([np.nan if r.coherence is None else r.coherence for r in rows])
     axes[2].plot(t, coherence, lw=1.0)
     axes[2].set_ylabel("peak / (total - peak)")

@@ -14,8 +14,10 @@ EXIT_USAGE = 2
 
 
 def _progress_printer(console, total_s: float):
-    """A rich progress bar that also shows the live state (HR, breathing, guide, tempo)."""
+    """A rich progress bar that also shows the live state (HR, breathing or "unsure", guide, tempo)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from wellness_app.ui.names import UNSURE, breathing_text
 
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
@@ -26,12 +28,25 @@ def _progress_printer(console, total_s: float):
     def update(t, state, bar):
         controls = bar.decision.controls
         hr = f"{state.heart_rate_bpm:.0f}" if state.heart_rate_bpm else "--"
-        br = f"{state.breathing_rate_bpm:.1f}" if state.breathing_rate_bpm else "--"
-        status = (f"HR {hr} bpm · breathing {br}/min · guide {controls.breath_rate_bpm:.1f}/min · "
+        br = breathing_text(state.breathing_rate_bpm, state.breathing_confidence)
+        breathing = br if br == UNSURE else f"{br}/min"
+        status = (f"HR {hr} bpm · breathing {breathing} · guide {controls.breath_rate_bpm:.1f}/min · "
                   f"{controls.tempo_bpm:.0f} bpm {controls.mode} · {bar.decision.phase_name}")
         progress.update(task, completed=t, status=status)
 
     return progress, update
+
+
+def summary_line(summary: dict) -> str:
+    """The end of a session in one line: heart rate, breathing (sure seconds only: "unsure" without any) and guide,
+    first vs last 30 s (``wellness_app.record.SessionRecord.summary``)."""
+    from wellness_app.ui.names import UNSURE
+
+    start, end = (UNSURE if (v := summary[f"breathing_rate_bpm_{edge}"]) is None else f"{v} /min"
+                  for edge in ("start", "end"))
+    return (f"heart rate {summary['heart_rate_bpm_start']} -> {summary['heart_rate_bpm_end']} bpm, breathing {start} "
+            f"-> {end} (guide {summary['guide_rate_bpm_start']} -> {summary['guide_rate_bpm_end']} /min); first vs "
+            "last 30 s (breathing: sure seconds only)")
 
 
 GENERATORS = ("model", "model-torch", "rules")
@@ -81,16 +96,8 @@ def cmd_session(args) -> int:
             raise CliError(f"{error}; the session database keeps every second up to then "
                            "(see `heartsong history`)") from None
     out, record = options.out_dir, engine.record
-    summary = record.summary()
     console.print(f"[green]session written:[/] {out / 'session.wav'}, {out / 'session.mid'}, {out / 'session.json'}")
-    console.print(
-        "heart rate {0} -> {1} bpm, breathing {2} -> {3} /min (guide {4} -> {5} /min); "
-        "first vs last 30 s".format(
-            summary["heart_rate_bpm_start"], summary["heart_rate_bpm_end"],
-            summary["breathing_rate_bpm_start"], summary["breathing_rate_bpm_end"],
-            summary["guide_rate_bpm_start"], summary["guide_rate_bpm_end"],
-        )
-    )
+    console.print(summary_line(record.summary()))
     if record.storage_failure:
         from wellness_app.storage import data_dir
 

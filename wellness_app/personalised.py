@@ -14,11 +14,11 @@ from therapy_profiles import ClientProfile, PlaylistEntry, Protocol
 from therapy_profiles.personalisation import PARAMETERS, MusicBandit, SessionResponse, apply_choice, parse_choice, reward
 from wellness_app.clients import client_overrides, get_client
 from wellness_app.playlists import custom_protocols, entry_protocol
+from wellness_app.record import guide_gaps
 from wellness_app.storage import Store
 
 
 ADHERENCE_FULL_SCALE_BPM = 3.0  # mean |breathing - guide| at which breathing adherence scores 0
-ADHERENCE_MIN_CONFIDENCE = 0.5  # breathing estimates below this confidence are not judged
 ADHERENCE_MIN_SECONDS = 10
 
 
@@ -52,16 +52,14 @@ def personalised_protocol(store: Store, client_id: str, entry: PlaylistEntry, *,
 
 def measured_response(seconds: list[dict[str, Any]], summary: dict[str, Any], rating: int | None) -> SessionResponse:
     """The session's response for the bandit: HR and RMSSD change (summary: last 30 s minus first 30 s),
-    breathing adherence (1 - mean |breathing - guide| / ``ADHERENCE_FULL_SCALE_BPM``, over seconds whose
-    breathing confidence is at least ``ADHERENCE_MIN_CONFIDENCE``) and, if recorded, coherence as the mean share
-    of HRV power in the peak: ratio c = peak / (total - peak) -> c / (1 + c) = peak / total, 0-1."""
+    breathing adherence (1 - mean |breathing - guide| / ``ADHERENCE_FULL_SCALE_BPM``, over the seconds whose
+    breathing rate is sure: ``wellness_app.record.guide_gaps``, as in the report) and, if recorded, coherence as
+    the mean share of HRV power in the peak: ratio c = peak / (total - peak) -> c / (1 + c) = peak / total, 0-1."""
     def change(column: str) -> float | None:
         start, end = summary.get(f"{column}_start"), summary.get(f"{column}_end")
         return end - start if start is not None and end is not None else None
 
-    gaps = [abs(r["breathing_rate_bpm"] - r["guide_rate_bpm"]) for r in seconds
-            if r.get("breathing_rate_bpm") is not None and r.get("guide_rate_bpm") is not None
-            and (r.get("breathing_confidence") or 0.0) >= ADHERENCE_MIN_CONFIDENCE]
+    gaps = guide_gaps(seconds)
     adherence = None
     if len(gaps) >= ADHERENCE_MIN_SECONDS:
         adherence = max(0.0, 1.0 - statistics.fmean(gaps) / ADHERENCE_FULL_SCALE_BPM)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from biosignals.types import BREATHING_SURE_CONFIDENCE, breathing_rate_if_sure
 from generators.output import create_file
 from wellness_app.storage import Store, write_private
 
@@ -38,8 +39,11 @@ SECOND_COLUMNS = {
     "rr_ms": "most recent artifact-corrected RR interval",
     "rmssd_ms": "RMSSD over the last 60 s of corrected RR, never across a gap",
     "breathing_rate_bpm": "breaths/min: gated tracker over RR (RSA), ECG R amplitude and chest ACC when present; "
-                          "locked to the guide when breathing follows it, else 8-30/min (biosignals.breathing)",
-    "breathing_confidence": "0-1 confidence of breathing_rate_bpm",
+                          "locked to the guide when breathing follows it, else 8-30/min (biosignals.breathing); "
+                          "recorded always, shown only when breathing_confidence says it is sure",
+    "breathing_confidence": f"0-1 confidence of breathing_rate_bpm; under {BREATHING_SURE_CONFIDENCE:g} the rate is "
+                            "shown as unsure, never as a number, and left out of every summary and chart "
+                            "(biosignals.types.BREATHING_SURE_CONFIDENCE)",
     "breathing_source": "which sources agreed on the breathing estimate (rr, ecg, acc)",
     "following_guide": "true when breathing follows the breath guide (peak at the guide rate, phase-locked, no "
                        "competing rhythm; ECG/ACC decide when present, else RR only), null without a guide",
@@ -59,6 +63,23 @@ SECOND_COLUMNS = {
     "virtual_breathing_rate_bpm": "virtual strap only: the simulated listener's true breathing rate",
     "virtual_heart_rate_bpm": "virtual strap only: the simulated listener's true heart rate",
 }
+
+
+def sure_breathing(row: dict[str, Any]) -> float | None:
+    """A per-second row's breathing rate, None when there is none or it is unsure
+    (``biosignals.types.breathing_rate_if_sure``)."""
+    return breathing_rate_if_sure(row.get("breathing_rate_bpm"), row.get("breathing_confidence"))
+
+
+def guide_gaps(rows: list[dict[str, Any]]) -> list[float]:
+    """|breathing - guide| (breaths/min) of each per-second row that has a sure breathing rate and a guide."""
+    return [abs(breathing - r["guide_rate_bpm"]) for r in rows
+            if (breathing := sure_breathing(r)) is not None and r.get("guide_rate_bpm") is not None]
+
+
+def shown_value(row: dict[str, Any], column: str) -> Any:
+    """A per-second row's ``column`` as a summary or chart may show it: the breathing rate only when sure."""
+    return sure_breathing(row) if column == "breathing_rate_bpm" else row.get(column)
 
 
 @dataclass
@@ -183,20 +204,22 @@ class SessionRecord:
             self.on_notice(message)
 
     def summary(self) -> dict[str, Any]:
-        """Before/after figures: first and last 30 s of the session (means of the per-second values)."""
+        """Before/after figures: first and last 30 s of the session (means of the per-second values; for breathing,
+        of the sure seconds only: ``shown_value``; None when the window has none)."""
         def window_mean(column: str, first: bool) -> float | None:
             if not self.seconds:
                 return None
             t_end = self.seconds[-1]["t_s"]
             rows = [r for r in self.seconds if (r["t_s"] < 30 if first else r["t_s"] > t_end - 30)]
-            values = [r[column] for r in rows if r.get(column) is not None]
+            values = [v for r in rows if (v := shown_value(r, column)) is not None]
             return round(statistics.fmean(values), 2) if values else None
 
         return {
             "duration_s": self.seconds[-1]["t_s"] + 1 if self.seconds else 0,
             "complete": self.complete,
             "beats": len(self.beats),
-            "summary_windows": "first 30 s vs last 30 s of the session, means of per-second values",
+            "summary_windows": "first 30 s vs last 30 s of the session, means of per-second values (breathing: "
+                               "only the seconds Heartsong was sure of)",
             **{f"{column}_{edge}": window_mean(column, edge == "start")
                for column in ("heart_rate_bpm", "rmssd_ms", "breathing_rate_bpm", "guide_rate_bpm", "tempo_bpm")
                for edge in ("start", "end")},

@@ -1,6 +1,7 @@
 """A stored session as CSV files (seconds, beats, decisions, events) and as one self-contained HTML report for a
 therapist: summary, charts (inline PNG) of heart rate, breathing against the guide, RMSSD and coherence, a
-per-phase table and the event log."""
+per-phase table and the event log. The CSV files keep every breathing rate with its confidence; the report shows
+only sure ones (``wellness_app.record.sure_breathing``) and says "unsure" where there is none."""
 from __future__ import annotations
 
 import base64
@@ -11,8 +12,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from wellness_app.record import SECOND_COLUMNS
+from biosignals.types import BREATHING_SURE_CONFIDENCE
+from wellness_app.record import SECOND_COLUMNS, guide_gaps, shown_value, sure_breathing
 from wellness_app.storage import Store, private_folder, write_private
+from wellness_app.ui.names import UNSURE
 
 COHERENCE_DEFINITION = (
     "Coherence (biosignals.hrv.hrv_coherence, HeartMath-style ratio, McCraty et al. 2009): over the last 64 s "
@@ -20,6 +23,9 @@ COHERENCE_DEFINITION = (
     "power in 0.0033-0.4 Hz; 0 = no dominant rhythm, a clean 0.1 Hz breathing rhythm scores well above 1."
 )
 PHASE_COLUMNS = ("heart_rate_bpm", "rmssd_ms", "breathing_rate_bpm", "guide_rate_bpm", "tempo_bpm")
+UNSURE_NOTE = (f"Breathing rates with a confidence under {BREATHING_SURE_CONFIDENCE:g} are not shown "
+               f"(biosignals.types.BREATHING_SURE_CONFIDENCE): in the tables {UNSURE} means that no second's rate "
+               "was sure, in the chart they are gaps.")
 
 
 def _csv_cell(value: Any) -> Any:
@@ -57,7 +63,8 @@ def export_csv(store: Store, session_id: int, out_dir: Path) -> dict[str, Path]:
 
 def phase_summary(seconds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per protocol phase in the order played: start and end second, duration (s), the means of
-    ``PHASE_COLUMNS`` and breathing adherence = mean |breathing - guide| (breaths/min; None without breathing)."""
+    ``PHASE_COLUMNS`` and breathing adherence = mean |breathing - guide| (breaths/min; None without breathing),
+    breathing over sure seconds only (``wellness_app.record.shown_value``, ``guide_gaps``)."""
     phases: list[dict[str, Any]] = []
     for row in seconds:
         if not phases or phases[-1]["phase"] != row.get("phase"):
@@ -69,10 +76,9 @@ def phase_summary(seconds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry = {"phase": phase["phase"], "start_s": rows[0]["t_s"], "end_s": rows[-1]["t_s"] + 1,
                  "duration_s": rows[-1]["t_s"] + 1 - rows[0]["t_s"]}
         for column in PHASE_COLUMNS:
-            values = [r[column] for r in rows if r.get(column) is not None]
+            values = [v for r in rows if (v := shown_value(r, column)) is not None]
             entry[column] = statistics.fmean(values) if values else None
-        gaps = [abs(r["breathing_rate_bpm"] - r["guide_rate_bpm"]) for r in rows
-                if r.get("breathing_rate_bpm") is not None and r.get("guide_rate_bpm") is not None]
+        gaps = guide_gaps(rows)
         entry["breathing_minus_guide_bpm"] = statistics.fmean(gaps) if gaps else None
         table.append(entry)
     return table
@@ -103,12 +109,17 @@ def _chart(series: list[tuple[str, list[float], list[float | None], str]], ylabe
     return f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
+def _fmt(value: Any, digits: int = 1, missing: str = "—") -> str:
     if value is None:
-        return "—"
+        return missing
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return html.escape(str(value))
+
+
+def _missing(column: str) -> str:
+    """What a missing value of ``column`` reads as: a breathing figure is missing when no rate was sure."""
+    return UNSURE if column == "breathing_rate_bpm" else "—"
 
 
 def render_html(store: Store, session_id: int) -> str:
@@ -131,11 +142,12 @@ def render_html(store: Store, session_id: int) -> str:
         charts.append(("Heart rate and tempo", _chart(hr, "beats/min", "Heart rate (10 s mean) and music tempo"),
                        SECOND_COLUMNS["heart_rate_bpm"]))
         breath = [("guide", t, col("guide_rate_bpm"), "#27ae60"),
-                  ("measured breathing", t, col("breathing_rate_bpm"), "#8e44ad")]
+                  ("measured breathing (sure)", t, [sure_breathing(r) for r in seconds], "#8e44ad")]
         if any(v is not None for v in col("virtual_breathing_rate_bpm")):
             breath.append(("simulated listener (virtual strap)", t, col("virtual_breathing_rate_bpm"), "#999999"))
         charts.append(("Breathing against the guide", _chart(breath, "breaths/min", "Breathing rate and breath guide"),
-                       SECOND_COLUMNS["breathing_rate_bpm"] + "; guide: " + SECOND_COLUMNS["guide_rate_bpm"]))
+                       SECOND_COLUMNS["breathing_rate_bpm"] + "; guide: " + SECOND_COLUMNS["guide_rate_bpm"] + ". "
+                       + UNSURE_NOTE))
         charts.append(("Heart-rate variability", _chart([("RMSSD", t, col("rmssd_ms"), "#d35400")], "ms", "RMSSD"),
                        SECOND_COLUMNS["rmssd_ms"]))
         if any(v is not None for v in col("coherence")):
@@ -155,8 +167,8 @@ def render_html(store: Store, session_id: int) -> str:
               "running": "still running"}[info.status]
     rows = "".join(
         f"<tr><td>{_fmt(p['phase'])}</td><td>{p['start_s'] / 60:.1f}–{p['end_s'] / 60:.1f}</td>"
-        + "".join(f"<td>{_fmt(p[c])}</td>" for c in PHASE_COLUMNS)
-        + f"<td>{_fmt(p['breathing_minus_guide_bpm'], 2)}</td></tr>"
+        + "".join(f"<td>{_fmt(p[c], missing=_missing(c))}</td>" for c in PHASE_COLUMNS)
+        + f"<td>{_fmt(p['breathing_minus_guide_bpm'], 2, _missing('breathing_rate_bpm'))}</td></tr>"
         for p in phase_summary(seconds)
     )
     event_rows = "".join(f"<tr><td>{e['t_s']:.0f}</td><td>{html.escape(e['kind'])}</td>"
@@ -169,8 +181,8 @@ def render_html(store: Store, session_id: int) -> str:
                          for title, img, definition in charts)
 
     def before_after(column: str, label: str, unit: str) -> str:
-        return (f"<tr><th>{label}, start → end</th><td>{_fmt(summary.get(column + '_start'))} → "
-                f"{_fmt(summary.get(column + '_end'))} {unit}</td></tr>")
+        start, end = (_fmt(summary.get(f"{column}_{edge}"), missing=_missing(column)) for edge in ("start", "end"))
+        return f"<tr><th>{label}, start → end</th><td>{start} → {end} {unit}</td></tr>"
 
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -188,12 +200,13 @@ td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}} img{{max-width:
 {before_after('heart_rate_bpm', 'Heart rate', 'beats/min')}{before_after('rmssd_ms', 'RMSSD', 'ms')}
 {before_after('breathing_rate_bpm', 'Breathing', 'breaths/min')}{before_after('guide_rate_bpm', 'Breath guide', 'breaths/min')}
 </table>
-<p class=def>{html.escape(summary.get('summary_windows', 'first 30 s vs last 30 s'))}.</p>
+<p class=def>{html.escape(summary.get('summary_windows', 'first 30 s vs last 30 s'))}. {html.escape(UNSURE_NOTE)}</p>
 {chart_html}{coherence_note}
 <h2>Per phase</h2>
 <table><tr><th>phase</th><th>min</th><th>HR (bpm)</th><th>RMSSD (ms)</th><th>breathing (/min)</th>
 <th>guide (/min)</th><th>tempo (bpm)</th><th>|breathing − guide| (/min)</th></tr>{rows}</table>
-<p class=def>Means of the per-second values in each phase; — means not measured.</p>
+<p class=def>Means of the per-second values in each phase (breathing: its sure seconds); — means not measured,
+unsure that no breathing rate was sure.</p>
 <h2>Events</h2><table><tr><th>s</th><th>kind</th><th>message</th></tr>{event_rows}</table>
 <h2>Definitions</h2><table>{definitions}</table>
 </body></html>

@@ -11,8 +11,9 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 
+from wellness_app.record import sure_breathing
 from wellness_app.ui import theme
-from wellness_app.ui.names import phase_title
+from wellness_app.ui.names import UNSURE, breathing_text, phase_title
 from wellness_app.ui.widgets import (BreathGuide, CalmButton, CalmSlider, CoherenceMeter, LineChart, Stat, Tachogram,
                                      Text, scrolling_column)
 
@@ -226,7 +227,8 @@ class SessionScreen(Screen):
         guide = _number(view.guide_rate_bpm, 1)
         lost = view.signal_lost
         self._show_stat(self.hr_stat, _number(state.heart_rate_bpm), "heart rate", elapsed, "", lost)
-        self._show_stat(self.breath_stat, _number(state.breathing_rate_bpm, 1), "breathing", elapsed,
+        breathing = breathing_text(state.breathing_rate_bpm, state.breathing_confidence)
+        self._show_stat(self.breath_stat, breathing, "breathing", elapsed,
                         f"guide {guide}" if view.guide_rate_bpm is not None else "", lost)
         self.coherence.value = state.coherence
         hint = self._measuring("coherence", state.coherence is None, elapsed, lost)
@@ -258,8 +260,9 @@ class SessionScreen(Screen):
         return None if signal_lost or what in self._known else measuring_hint(what, elapsed_s)
 
     def _show_stat(self, stat: Stat, value: str, what: str, elapsed_s: float, note: str, signal_lost: bool) -> None:
-        """A figure, or "measuring…" and the time it still needs while it cannot be known yet."""
-        hint = self._measuring(what, value == "--", elapsed_s, signal_lost)
+        """A figure, or "measuring…" and the time it still needs while it cannot be known yet (an unsure breathing
+        rate too, until a sure one has been shown)."""
+        hint = self._measuring(what, value in ("--", UNSURE), elapsed_s, signal_lost)
         _set(stat, "value", MEASURING if hint else value)
         _set(stat, "note", hint or note)
 
@@ -271,7 +274,7 @@ class SessionScreen(Screen):
         rows = runner.seconds()[-600:]
         self.breath_chart.series = [
             ([(r["t_s"], r["guide_rate_bpm"]) for r in rows], theme.INHALE),
-            ([(r["t_s"], r["breathing_rate_bpm"]) for r in rows], theme.BREATH),
+            ([(r["t_s"], sure_breathing(r)) for r in rows], theme.BREATH),
         ]
 
     def toggle_pause(self) -> None:

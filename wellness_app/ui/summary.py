@@ -6,24 +6,31 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from wellness_app.personalised import rate_session
+from wellness_app.record import sure_breathing
 from wellness_app.ui import theme
-from wellness_app.ui.names import change_sentence, protocol_title
+from wellness_app.ui.names import UNSURE, change_sentence, protocol_title
 from wellness_app.ui.session_screen import clock_text
-from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, scrolling_column
+from wellness_app.ui.widgets import CalmButton, Header, LineChart, Text, is_figure, scrolling_column
 
-# (summary key stem, what it is, unit, digits, shown only with Details)
+# (summary key stem, what it is, unit, digits, what a missing value reads as, shown only with Details); the summary's
+# breathing is None when its window has no sure second (wellness_app.record)
 BEFORE_AFTER = (
-    ("heart_rate_bpm", "Heart rate", "beats/min", 0, False),
-    ("rmssd_ms", "HRV (RMSSD)", "ms", 0, False),
-    ("breathing_rate_bpm", "Breathing", "breaths/min", 1, False),
-    ("guide_rate_bpm", "Guide", "breaths/min", 1, True),
-    ("tempo_bpm", "Music tempo", "beats/min", 0, True),
+    ("heart_rate_bpm", "Heart rate", "beats/min", 0, "--", False),
+    ("rmssd_ms", "HRV (RMSSD)", "ms", 0, "--", False),
+    ("breathing_rate_bpm", "Breathing", "breaths/min", 1, UNSURE, False),
+    ("guide_rate_bpm", "Guide", "breaths/min", 1, "--", True),
+    ("tempo_bpm", "Music tempo", "beats/min", 0, "--", True),
 )
 RATINGS = ("1 · worse", "2", "3 · same", "4", "5 · much better")
 
 
-def _fmt(value, digits: int) -> str:
-    return "--" if value is None else f"{value:.{digits}f}"
+def _fmt(value, digits: int, missing: str) -> str:
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def _cell_size(text: str) -> float:
+    """Figures large; a word ("unsure") in body type, as on the session screen, so that it fits its column."""
+    return theme.FONT_LARGE if is_figure(text) else theme.FONT_BODY
 
 
 class SummaryScreen(Screen):
@@ -72,7 +79,7 @@ class SummaryScreen(Screen):
                                  y_unit="breaths/min", x_unit="min", x_scale=60.0,
                                  legend=[("you", theme.BREATH), ("guide", theme.INHALE)])
         breath_chart.series = [([(r["t_s"], r["guide_rate_bpm"]) for r in seconds], theme.INHALE),
-                               ([(r["t_s"], r["breathing_rate_bpm"]) for r in seconds], theme.BREATH)]
+                               ([(r["t_s"], sure_breathing(r)) for r in seconds], theme.BREATH)]
         self.charts = (hr_chart, breath_chart)
         column.add_widget(hr_chart)
         column.add_widget(breath_chart)
@@ -97,7 +104,7 @@ class SummaryScreen(Screen):
         column.add_widget(Text("Before and after", bold=True))
         details = self.app.show_details
         self.after_values = {}
-        for key, label, unit, digits, technical in (("", "", "", 0, False), *BEFORE_AFTER):
+        for key, label, unit, digits, missing, technical in (("", "", "", 0, "", False), *BEFORE_AFTER):
             if technical and not details:
                 continue
             row = BoxLayout(size_hint_y=None, height=theme.ROW_HEIGHT * 0.8, spacing=theme.GAP)
@@ -108,9 +115,10 @@ class SummaryScreen(Screen):
             else:
                 before, after = summary.get(f"{key}_start"), summary.get(f"{key}_end")
                 self.after_values[key] = after
+                before, after = (_fmt(value, digits, missing) for value in (before, after))
                 cells = [Text(f"{label}\n[size={theme.FONT_SMALL:.0f}]{unit}[/size]", fit_height=False),
-                         Text(_fmt(before, digits), size=theme.FONT_LARGE, fit_height=False, halign="right"),
-                         Text(_fmt(after, digits), size=theme.FONT_LARGE, bold=True, fit_height=False, halign="right")]
+                         Text(before, size=_cell_size(before), fit_height=False, halign="right"),
+                         Text(after, size=_cell_size(after), bold=True, fit_height=False, halign="right")]
             for cell, share in zip(cells, (0.5, 0.25, 0.25)):
                 cell.size_hint_x = share
                 row.add_widget(cell)

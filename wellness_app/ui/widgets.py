@@ -591,6 +591,11 @@ class CoherenceMeter(Widget):
             self.height = needed
 
 
+def is_figure(text: str) -> bool:
+    """A number or "--" (shown large), not a word such as "measuring…" or "unsure" (shown in body type)."""
+    return text.replace(".", "", 1).isdigit() or text == "--"
+
+
 class Stat(BoxLayout):
     """A big number with a caption beneath: "62" / "heart rate, beats/min". A value that is not a number yet
     ("measuring…") is shown in body type, with ``note`` (e.g. "about 20 s") under the caption."""
@@ -614,8 +619,7 @@ class Stat(BoxLayout):
         self._show()
 
     def _show(self, *_):
-        numeric = self.value.replace(".", "", 1).isdigit() or self.value == "--"
-        self._value.font_size = theme.FONT_NUMBER if numeric else theme.FONT_BODY
+        self._value.font_size = theme.FONT_NUMBER if is_figure(self.value) else theme.FONT_BODY
         self._value.text = self.value
         self._caption.text = self.caption + (f"\n{self.note}" if self.note else "")
 
