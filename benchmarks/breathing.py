@@ -70,7 +70,7 @@ def baseline_rates(beat_times: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray
             before.append(np.nan)
             counted.append(np.nan)
             continue
-        slow = breathing._power(breathing._linear_detrend(series.grid, series.signal), breathing.SLOW_BAND)
+        slow = breathing._power(breathing._linear_detrend(series.signal), breathing.SLOW_BAND)
         band = breathing.SLOW_BAND
         before.append(breathing.FREQS_BPM[band][np.argmax(slow[band])])
         rate = breathing.count_breaths(breathing.sp_detrend(series.signal), 4.0)

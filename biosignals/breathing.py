@@ -168,12 +168,6 @@ def _mean(values: np.ndarray) -> float:
     return values.sum() / len(values)
 
 
-def _linear_detrend(grid: np.ndarray, signal: np.ndarray) -> np.ndarray:
-    centred = grid - _mean(grid)
-    slope = np.dot(centred, signal) / np.dot(centred, centred)
-    return signal - _mean(signal) - slope * centred
-
-
 @lru_cache(maxsize=16)
 def _line(n: int) -> tuple[np.ndarray, np.ndarray]:
     """For n samples on an even grid: the rows whose product with a signal is its (mean, slope per sample), and
@@ -182,8 +176,8 @@ def _line(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([np.full(n, 1.0 / n), centred / np.dot(centred, centred)]), centred
 
 
-def _linear_detrend_even(signal: np.ndarray) -> np.ndarray:
-    """``_linear_detrend`` of a signal on an even grid (a ``BreathSeries``), with the fit's rows cached."""
+def _linear_detrend(signal: np.ndarray) -> np.ndarray:
+    """The signal minus its least-squares line, for samples on an even grid (a ``BreathSeries``)."""
     rows, centred = _line(len(signal))
     mean, slope = (rows @ signal).tolist()
     return signal - (mean + slope * centred)
@@ -310,7 +304,7 @@ class _Analysis:
 
     @cached_property
     def slow_signal(self) -> np.ndarray:
-        return _linear_detrend_even(self.series.signal)
+        return _linear_detrend(self.series.signal)
 
     @cached_property
     def fast_signal(self) -> np.ndarray:

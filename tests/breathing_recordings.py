@@ -74,7 +74,7 @@ def belt_reference(belt: np.ndarray, fs: float, window_ends_s: np.ndarray) -> Be
     rates, regular = [], []
     for end in window_ends_s:
         window = (times > end - WINDOW_S) & (times <= end)
-        signal = _linear_detrend(times[window], belt_4[window])
+        signal = _linear_detrend(belt_4[window])
         counted = count_breaths(signal, GRID_HZ)
         peak = true_peak(_power(signal, SLOW_BAND), 3.0, 30.0)
         rates.append(np.nan if counted is None else counted)
