@@ -14,7 +14,6 @@ fuse the sources' kept analyses are cheap, those that analyse a new series are n
 update as a session pays it); benchmarks/estimator_cost.py measures it at the session engine's cadence.
 """
 import sys
-import time
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "tests")]
@@ -27,22 +26,10 @@ from breathing_scenarios import NO_GUIDE_RATES, SCENARIOS, run_scenario  # noqa:
 from estimator_data import pyphysio_medical, systole_task1  # noqa: E402
 from biosignals.artifacts import correct_rr  # noqa: E402
 from biosignals.respiration import rr_series  # noqa: E402
+from tracker_timing import update_seconds  # noqa: E402
 
 GOALS = "goals: RR MAE <= 2.0, >= 65 % within +-2; fused <= 1.5, >= 70 %; paced MAE <= 0.5, phase <= 45 deg; " \
         "false following <= 5 %; confident (>= 0.5) error <= half the rest; <= 0.2 ms per update"
-update_seconds: list[float] = []
-_update = breathing.BreathingTracker.update
-
-
-def timed_update(self, *args, **kwargs):
-    start = time.process_time()
-    try:
-        return _update(self, *args, **kwargs)
-    finally:
-        update_seconds.append(time.process_time() - start)
-
-
-breathing.BreathingTracker.update = timed_update
 
 
 def summary(error: np.ndarray, confidence: np.ndarray | None = None) -> str:

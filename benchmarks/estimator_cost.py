@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from biosignals.breathing import BreathingTracker
 from biosignals.estimator import PhysioEstimator
 from biosignals.physiology import VirtualListener
 from biosignals.types import Beat
+from tracker_timing import update_seconds as tracker_seconds
 
 minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
 duration = minutes * 60.0
@@ -43,19 +43,6 @@ events += [(ta[min(i + 35, len(ta) - 1)], "acc", i) for i in range(0, len(ta), 3
 events += [(t, "state", 0) for t in np.arange(0.1, duration, 0.1)]
 events.sort(key=lambda e: e[0])
 
-tracker_seconds: list[float] = []
-_update = BreathingTracker.update
-
-
-def timed_update(self, *args, **kwargs):
-    begin = time.process_time()
-    try:
-        return _update(self, *args, **kwargs)
-    finally:
-        tracker_seconds.append(time.process_time() - begin)
-
-
-BreathingTracker.update = timed_update
 est = PhysioEstimator()
 start = time.process_time()
 for t, kind, i in events:

@@ -137,7 +137,9 @@ def test_h10_session_survives_a_link_drop_and_stops_pmd_cleanly():
     locked = [i for i, b in enumerate(aligned) if 30.0 < b.t < marks["t_lost"]]
     aligned_error = np.array([np.min(np.abs(fired - aligned[i].t)) for i in locked])
     backdated_error = np.array([backdated[i].t - fired[fired <= backdated[i].t].max() for i in locked])
-    assert decoder.aligner.locks == 2  # once at the start, once after the reconnect
+    # once at the start and once after the reconnect; under scheduling load the lab's delays (x 16) can exceed the
+    # aligner's 20 ms for 10 beats in a row, and it then re-acquires once more (the error figures below still hold)
+    assert 2 <= decoder.aligner.locks <= 3
     assert [b.rr_raw for b in aligned] == [b.rr_raw for b in backdated]
     assert np.percentile(aligned_error, 95) < 0.05 and np.percentile(backdated_error, 95) > 0.3
     print(f"\nH10 lab: sensor drift fit {decoder.clock.sensor_drift_ppm:.1f} ppm (true 40); aligned beat error p95 "

@@ -10,8 +10,6 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from biosignals.beat_timing import BeatTimeline
-from biosignals.heart_rate_measurement import parse_heart_rate_measurement
 from biosignals.physiology import VirtualListener
 from biosignals.sources.virtual import VirtualStrap
 from biosignals.types import BREATHING_SURE_CONFIDENCE, PhysioState
@@ -21,6 +19,7 @@ from wellness_app.personalised import measured_response
 from wellness_app.record import SessionRecord
 from wellness_app.reports import export_csv, render_html
 from wellness_app.storage import Store
+from recorded_beats import write_session_json
 
 SURE, UNSURE_CONFIDENCE = BREATHING_SURE_CONFIDENCE, BREATHING_SURE_CONFIDENCE - 0.01
 HELD_RATE = 11.0  # what a 6/min listener without a guide gets, at confidence 0 (the issue's example)
@@ -108,14 +107,8 @@ def test_adherence_is_learnt_from_sure_seconds_only():
 def test_analyze_says_unsure_when_no_state_is_sure(tmp_path):
     """A listener breathing 6/min with no guide (seed 3; with seeds 1 and 2, 2-3 % of the states reach the
     threshold with a wrong rate: docs/validation.md)."""
-    listener = VirtualListener(seed=3, spontaneous_rate_bpm=6.0)
-    strap, timeline, beats = VirtualStrap(listener, seed=3), BeatTimeline(), []
-    for i in range(1, 181):
-        for packet in strap.packets_until(float(i)):
-            for b in timeline.add(packet.t_arrival, parse_heart_rate_measurement(packet.data)):
-                beats.append({"t_s": b.t, "rr_raw": b.rr_raw, "rr_ms": b.rr_ms, "after_gap": b.after_gap})
     path = tmp_path / "session.json"
-    path.write_text(json.dumps({"beats": beats, "seconds": []}))
+    write_session_json(path, VirtualStrap(VirtualListener(seed=3, spontaneous_rate_bpm=6.0), seed=3), 180)
     summary = analyze_recording(path, tmp_path / "chart.png")
     assert summary["mean_breathing_rate_bpm"] == "unsure" and summary["breathing_sure_percent"] == 0, summary
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,21 +1,12 @@
 """analyze_recording on a session.json made from a virtual strap session: summary values and a PNG."""
-import json
-
-from biosignals.beat_timing import BeatTimeline
-from biosignals.heart_rate_measurement import parse_heart_rate_measurement
 from biosignals.sources.virtual import VirtualStrap
+from recorded_beats import write_session_json
 from wellness_app.analyze import analyze_recording
 
 
 def test_analyze_session_json(tmp_path):
-    strap, timeline, beats = VirtualStrap(seed=1), BeatTimeline(), []
-    for i in range(1, 181):
-        strap.listener.set_pacer(6.0, (i * 0.1) % 1.0)
-        for p in strap.packets_until(float(i)):
-            for b in timeline.add(p.t_arrival, parse_heart_rate_measurement(p.data)):
-                beats.append({"t_s": b.t, "rr_raw": b.rr_raw, "rr_ms": b.rr_ms, "after_gap": b.after_gap})
-    path = tmp_path / "session.json"
-    path.write_text(json.dumps({"beats": beats, "seconds": []}))
+    strap, path = VirtualStrap(seed=1), tmp_path / "session.json"
+    beats = write_session_json(path, strap, 180, lambda i: strap.listener.set_pacer(6.0, (i * 0.1) % 1.0))
     summary = analyze_recording(path, tmp_path / "chart.png")
     assert summary["beats"] == len(beats)
     assert 55 < summary["mean_heart_rate_bpm"] < 80
