@@ -446,8 +446,9 @@ class BreathingTracker:
                 kept.due = True  # this change waits: the next one is analysed
             elif kept is None or kept.series is not s:
                 fresh = _Analysis(s, 0.0)
-                if kept is None:  # out of step with the sources already due on the next change
-                    fresh.due = sum(not a.due for a in analyses) > sum(a.due for a in analyses)
+                if kept is None:  # a new source: out of step with most of the others
+                    waiting = sum(not a.due for a in analyses)
+                    fresh.due = waiting > len(analyses) - waiting
                 kept = fresh
             kept.weight = weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source]
             analyses.append(kept)

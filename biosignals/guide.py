@@ -125,6 +125,10 @@ class GuideHistory:
     cover them."""
 
     def __init__(self) -> None:
+        self.epoch = 0  # counts the times the guide started: its cycle numbers restart then
+        self._clear()
+
+    def _clear(self) -> None:
         # the kept samples are [_start:] of three plain lists: the tracker asks a few scalars per source and
         # update, which bisect answers without an array call
         self._t: list[float] = []
@@ -133,15 +137,12 @@ class GuideHistory:
         self._start = 0
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # (times, cycles) kept, made when first asked
         self.rate_bpm: float | None = None
-        self.epoch = 0  # counts the times the guide started: its cycle numbers restart then
 
     def set(self, rate_bpm: float | None, phase: float | None, t: float) -> None:
         """The guide at host time ``t`` (s): rate (breaths/min) and phase (0-1, 0 = start of inhale); None = no guide."""
         if rate_bpm is None or phase is None:
             if self.rate_bpm is not None:
-                epoch = self.epoch
-                self.__init__()
-                self.epoch = epoch
+                self._clear()
             return
         if len(self._t) > self._start:
             last_t, last_cycles = self._t[-1], self._cycles[-1]

@@ -214,8 +214,11 @@ def test_guide_history_unwraps_the_phase_across_a_rate_step():
     cycles = guide.cycles_at(times)
     assert np.allclose(np.diff(cycles), 5.0 / 60.0 * 0.5, atol=1e-6)  # continuous, at the new rate
     assert guide.rate_range(59.0) == (5.0, 6.0) and guide.cycles_at(np.array([40.0])) is None  # kept 70 s only
+    started = guide.epoch
     guide.set(None, None, 120.0)
     assert guide.rate_bpm is None and guide.cycles_at(times) is None
+    guide.set(6.0, 0.5, 121.0)  # a new guide: its cycles are counted afresh, so kept cycle fits must not carry over
+    assert guide.epoch == started + 1 and guide.phase_at(121.0) == 0.5 and guide.phase_at(120.9) is None
 
 
 def test_sp_detrend_is_the_smoothness_priors_residual_of_a_dense_solve():
