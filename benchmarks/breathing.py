@@ -1,6 +1,6 @@
 """Breathing rate and "following the guide": the full sweep behind docs/validation.md (issue 13).
 
-Run: .venv/bin/python benchmarks/breathing.py [--quick]   (about 5 minutes on 2 busy cores; --quick: one seed)
+Run: .venv/bin/python benchmarks/breathing.py [--quick]   (about 20 minutes on 2 cores; --quick: one seed, about 8)
 
 Real recordings (systole 0.2.3 Task1, pyphysio 4.10.0 medical) replayed through the H10 path
 (tests/breathing_recordings.py), 60 s windows every 1 s, errors on the regular windows against the belt's breath
@@ -25,8 +25,14 @@ from breathing_recordings import belt_reference, ecg_at_130, r_peak_times, repla
 from breathing_scenarios import NO_GUIDE_RATES, SCENARIOS, run_scenario  # noqa: E402
 from estimator_data import pyphysio_medical, systole_task1  # noqa: E402
 from biosignals.artifacts import correct_rr  # noqa: E402
+from biosignals.physiology import R_MODULATION  # noqa: E402
 from biosignals.respiration import rr_series  # noqa: E402
 from tracker_timing import update_seconds  # noqa: E402
+
+STREAMS = (  # (name, chest ACC, ECG R-wave breathing modulation or None)
+    ("rr", False, None), ("rr+acc", True, None), ("h10", True, R_MODULATION),
+    ("h10 flat EDR", True, 0.0),  # a strap whose R waves do not move with breathing: the EDR is noise
+)
 
 GOALS = "goals: RR MAE <= 2.0, >= 65 % within +-2; fused <= 1.5, >= 70 %; paced MAE <= 0.5, phase <= 45 deg; " \
         "false following <= 5 %; confident (>= 0.5) error <= half the rest; <= 0.2 ms per update"
@@ -102,11 +108,13 @@ def real_recording(name: str, ecg_mv: np.ndarray, belt: np.ndarray, fs: float) -
 
 
 def scenarios(seeds: tuple[int, ...]) -> None:
-    print("\nsimulator (virtual listener with VLF 1.8 bpm and Mayer 2.2 bpm RMS), per second after the first minute")
+    print("\nsimulator (virtual listener with VLF 1.8 bpm and Mayer 2.2 bpm RMS), per second after the first minute;"
+          " h10 = rr + acc + ecg")
     for name, (plan, duration, listener) in SCENARIOS.items():
-        for acc in (False, True):
+        for streams, acc, ecg in STREAMS:
             update_seconds.clear()
-            runs = [run_scenario(plan, duration, seed, acc=acc, **dict(listener, spontaneous_rate_bpm=rate))
+            runs = [run_scenario(plan, duration, seed, acc=acc, ecg_modulation=ecg,
+                                 **dict(listener, spontaneous_rate_bpm=rate))
                     for seed in seeds for rate in (NO_GUIDE_RATES if name.startswith("no guide") else
                                                    (listener.get("spontaneous_rate_bpm", 14.0),))]
             error = np.concatenate([r.error for r in runs])
@@ -114,7 +122,7 @@ def scenarios(seeds: tuple[int, ...]) -> None:
             following = np.concatenate([r.following for r in runs])
             phase = np.degrees(2 * np.pi * np.abs(np.concatenate([r.phase_error for r in runs]))).mean()
             flag = f"following {100 * np.nanmean(following):3.0f} %" if np.isfinite(following).any() else "no guide"
-            print(f"  {name:34s} {'rr+acc' if acc else 'rr':6s} {summary(error, confidence)}  phase {phase:3.0f} deg"
+            print(f"  {name:34s} {streams:12s} {summary(error, confidence)}  phase {phase:3.0f} deg"
                   f"  {flag}  {1000 * np.mean(update_seconds):.2f} ms/update")
         if name.startswith("no guide"):
             for rate in NO_GUIDE_RATES:

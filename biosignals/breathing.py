@@ -20,12 +20,16 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    and 3x), holds more than ``COMPETITOR_ENTER`` (``COMPETITOR_STAY``) of the 8-30/min power within
    +-``LOBE_BPM`` while its slow-spectrum power exceeds ``COMPETITOR_POWER`` x the guide peak's (a clear
    spontaneous rhythm there means the listener breathes at it; a faint one beside a strong guide-rate RSA
-   is a smeared harmonic). With ECG or ACC present, the decision
-   is theirs (they measure the breath itself; all present must agree) and ``following_basis`` names them;
-   with RR only it is ``"rr only"``: Mayer waves locked to the guide by chance cannot be told from paced
-   breathing by RR alone, so the policy should treat it as weaker evidence.
+   is a smeared harmonic). With ECG or ACC present, the decision is theirs (they measure the breath itself):
+   those that can tell vote with their weights (quality x ``SOURCE_WEIGHT``, so a clear chest ACC outweighs
+   the ECG-derived signal), and ``following_basis`` names them. A source that neither follows nor shows a
+   clear rhythm (lobe share >= ``CLEAR_SHARE``) in 8-30/min off the guide's harmonics cannot tell (a weak
+   ECG-derived signal, a loose strap) and abstains: it never vetoes a clear ACC. When no direct source can
+   tell, RR decides and the basis is ``"rr only"``: Mayer waves locked to the guide by chance cannot be told
+   from paced breathing by RR alone, so the policy should treat it as weaker evidence.
 3. Rate. Two candidates: near the guide, the weighted mean of the slow-spectrum peaks within guide
-   +-1.5/min of the sources without a competitor above ``COMPETITOR_STAY`` (``method = "guide"``); and the highest true local maximum in
+   +-1.5/min of the sources without a competitor above ``COMPETITOR_STAY`` and no clear rhythm elsewhere, while
+   their weight exceeds that of the sources with one (``method = "guide"``); and the highest true local maximum in
    ``FAST_BAND_BPM`` (8-30/min) of the fused fast spectrum, refined by parabolic interpolation of log power, ``method = "spectral"``; breath counting
    (``count_breaths``, the "advanced counting" of Schaefer & Kratky 2008 on the fast signal of the most trusted
    source) cross-checks it. When trusted sources' own clear peaks (lobe share >= ``CLEAR_SHARE``), or the spectrum and the
@@ -45,15 +49,16 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    and agree, the ACC high-pass lead removed; the weighted circular mean of the sources; ``phase_confidence``
    = resultant length x confidence.
 
-Updates and cost. ``update`` runs on every change of a source's series (a beat, new R peaks, an ACC refresh).
-A source's new series is analysed (steps 1 and 2 for that source: detrending, two FFTs, peaks, the new guide
-cycles' fits, the breath counting and the sinusoid) on every second change; in between the analysis of its
-previous series serves, so each decision lags at most two of the source's updates (the issue's 2 beats), and
-two sources that change together are analysed on alternate updates. Steps 3 to 5 (fusion, rate, confidence,
-phase) run on every update from the kept analyses. An update that analyses a series costs about 0.2-0.4 ms of
-one core on this project's machines with warm caches and 0.6-0.9 ms inside a running session (numpy's per-call
-overhead on cold caches); one that only fuses, 0.03-0.15 ms. The mean per update is what
-``benchmarks/breathing.py`` and ``benchmarks/estimator_cost.py`` print (docs/validation.md).
+Updates and cost. ``update`` runs when the state is asked for after a source's series changed (a beat, new R
+peaks, an ACC refresh). A source's new series is analysed (steps 1 and 2 for that source: detrending, two FFTs,
+peaks, the new guide cycles' fits, the breath counting) on every second change of that source, whichever source
+prompted the update; in between the analysis of its previous series serves, so each decision lags at most two
+of the source's updates (the issue's 2 beats), and two sources that change together are analysed on alternate
+updates. Steps 3 to 5 (fusion, rate, confidence, phase) run on every update from the kept analyses; a source's
+sinusoid is refitted only when the rate moves by more than ``REFIT_BPM``, and its phase locking only when a
+guide cycle enters or leaves its window. The mean CPU time per update is what ``benchmarks/breathing.py`` and
+``benchmarks/estimator_cost.py`` print; at the session's cadence (every H10 stream, the state asked every 0.1 s)
+it is 0.15 ms on the faster of this project's 2-core machines and 0.35-0.6 ms on the slower (docs/validation.md).
 """
 from __future__ import annotations
 
@@ -92,6 +97,7 @@ COMPETITOR_ENTER, COMPETITOR_STAY = 0.25, 0.4
 COMPETITOR_POWER = 0.05  # ... and whose slow-spectrum power is at least 0.05 x the guide peak's (not a faint harmonic)
 COUNT_FRACTION = 0.2  # extrema beyond 0.2 x the quartile of their kind count (Schaefer & Kratky 2008)
 CALIBRATE_CONFIDENCE = 0.5
+REFIT_BPM = 0.05  # a source's breath sinusoid is refitted when the rate moves more (2 cycles at 6/min: < 6 degrees)
 SOURCE_WEIGHT = {"acc": 1.0, "rr": 0.8, "ecg": 0.6}  # chest motion is breathing itself; RSA and EDR are its echoes
 DIRECT_SOURCES = ("acc", "ecg")
 
@@ -287,6 +293,7 @@ class _GuideEvidence:
     peak: tuple[float, float] | None
     competitor: float
     locking: Locking | None
+    rhythm_elsewhere: bool  # the fast spectrum's peak is clear (lobe share >= CLEAR_SHARE) and off the guide's harmonics
 
 
 class _Analysis:
@@ -299,6 +306,7 @@ class _Analysis:
         self.series = series
         self.weight = weight
         self.due = False  # the source's series changed since: its next change is analysed
+        self.seen = series  # the source's newest series so far (a change waiting while due)
         self._sinusoid: tuple[float, float, tuple[float, float]] | None = None  # (rate, t, (phase at t, amplitude))
         self._evidence: tuple[_GuideEvidence | None] | None = None  # found or not yet
 
@@ -329,14 +337,14 @@ class _Analysis:
         return count_breaths(self.fast_signal, GRID_HZ)
 
     def sinusoid(self, rate_bpm: float, t: float) -> tuple[float, float]:
-        """``_sinusoid_phase`` of the signal for that rate (slow below 8/min, else fast) at t; the fit is kept per
-        rate, and a sinusoid's phase then advances with time at that rate."""
-        if self._sinusoid is None or self._sinusoid[0] != rate_bpm:
+        """``_sinusoid_phase`` of the signal for that rate (slow below 8/min, else fast) at t; the fit is kept while
+        the rate stays within ``REFIT_BPM`` of the fitted one, and its phase then advances with time at the rate."""
+        if self._sinusoid is None or abs(self._sinusoid[0] - rate_bpm) > REFIT_BPM:
             signal = self.slow_signal if rate_bpm < FAST_BAND_BPM[0] else self.fast_signal
             grid = self.series.grid[len(self.series.grid) - len(signal):]
             self._sinusoid = rate_bpm, t, _sinusoid_phase(grid, signal, rate_bpm, t)
-        _, fitted_t, (phase, amplitude) = self._sinusoid
-        return (phase + rate_bpm / 60.0 * (t - fitted_t)) % 1.0, amplitude
+        fitted_rate, fitted_t, (phase, amplitude) = self._sinusoid
+        return (phase + fitted_rate / 60.0 * (t - fitted_t)) % 1.0, amplitude
 
     def guide_evidence(self, guide: GuideHistory, locking: CycleLocking) -> _GuideEvidence | None:
         """The evidence about the guide, found once per series (with the guide as it then was: a gliding guide
@@ -351,18 +359,21 @@ class _Analysis:
         first, last = guide.phase_at(float(grid[0])), guide.phase_at(float(grid[-1]))
         if first is None or last - first < MIN_GUIDE_CYCLES:
             return None
-        peak = self.slow.peak(rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)
-        if peak is None:
-            return _GuideEvidence(None, 0.0, None)
+        peak = self.slow.peak(rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)  # both spectra, one FFT call
         slowest, fastest = guide.rate_range(float(grid[0]))
         harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
+        own = self.fast_peak
+        elsewhere = (own is not None and not any(lo <= own[0] <= hi for lo, hi in harmonics)
+                     and self.fast.lobe_share(own[0]) >= CLEAR_SHARE)
+        if peak is None:
+            return _GuideEvidence(None, 0.0, None, elsewhere)
         rivals = [_FREQS[k] for k in self.fast.maxima(*FAST_BAND_BPM)
                   if not any(lo <= _FREQS[k] <= hi for lo, hi in harmonics)
                   and self.slow.values[k] > COMPETITOR_POWER * peak[1]]
         competitor = max((self.fast.lobe_share(r) for r in rivals), default=0.0)
         if competitor > COMPETITOR_STAY:  # a clear rhythm elsewhere rules the source out: its locking is not needed
-            return _GuideEvidence(peak, competitor, None)
-        return _GuideEvidence(peak, competitor, locking.update(grid, self.slow_signal, guide))
+            return _GuideEvidence(peak, competitor, None, elsewhere)
+        return _GuideEvidence(peak, competitor, locking.update(grid, self.slow_signal, guide), elsewhere)
 
 
 def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: float) -> tuple[float, float]:
@@ -397,6 +408,7 @@ class BreathingTracker:
     def __init__(self) -> None:
         self.polarity: dict[str, float] = {"acc": 0.0, "ecg": 0.0}  # cycles added: 0 or 0.5
         self._following: dict[str, bool] = {}
+        self._elsewhere: set[str] = set()  # the sources that show a clear rhythm away from the guide
         self._plv: dict[str, float] = {}
         self._recent_rate: dict[str, float] = {}
         self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_UPDATES)
@@ -434,17 +446,17 @@ class BreathingTracker:
 
     def _analyses_of(self, series: list[BreathSeries | None], weights: dict[str, float]) -> list[_Analysis]:
         """One analysis per source with a series and a weight above 0. A source's series is analysed on every second
-        change (between, the analysis of its previous series serves: at most one change old, so decisions lag at
-        most two updates, for half the cost); a new source at once, staggered so that two sources that change
-        together are analysed on alternate updates."""
+        change of that source, not on the next update another source prompts (between, the analysis of its previous
+        series serves: at most one change old, so decisions lag at most two of its updates, for half the cost); a
+        new source at once, staggered so that two sources that change together are analysed on alternate updates."""
         analyses: list[_Analysis] = []
         for s in series:
             if s is None or not weights.get(s.source, 1.0) > 0:
                 continue
             kept = self._analyses.get(s.source)
             if kept is not None and kept.series is not s and not kept.due:
-                kept.due = True  # this change waits: the next one is analysed
-            elif kept is None or kept.series is not s:
+                kept.due, kept.seen = True, s  # this change waits: the next one is analysed
+            elif kept is None or (kept.due and kept.seen is not s):
                 fresh = _Analysis(s, 0.0)
                 if kept is None:  # a new source: out of step with most of the others
                     waiting = sum(not a.due for a in analyses)
@@ -460,8 +472,9 @@ class BreathingTracker:
                             ) -> tuple[bool | None, str | None, dict[str, float]]:
         if guide is None or guide.rate_bpm is None:
             self._following.clear()
+            self._elsewhere.clear()
             return None, None, {}
-        decisions: dict[str, bool] = {}
+        verdicts: dict[str, bool | None] = {}  # True follows, False breathes elsewhere, None cannot tell
         peaks: dict[str, float] = {}
         self._plv = {}
         self._recent_rate = {}
@@ -470,8 +483,11 @@ class BreathingTracker:
             if evidence is None:
                 continue
             source = a.series.source
-            if evidence.peak is None or evidence.competitor > COMPETITOR_STAY:
-                decisions[source] = False
+            if evidence.competitor > COMPETITOR_STAY:
+                verdicts[source] = False
+                continue
+            if evidence.peak is None:
+                verdicts[source] = False if evidence.rhythm_elsewhere else None
                 continue
             was = self._following.get(source, False)
             peaks[source] = evidence.peak[0]
@@ -480,22 +496,36 @@ class BreathingTracker:
             self._plv[source] = plv or 0.0
             if locking is not None:
                 self._recent_rate[source] = locking.recent_rate_bpm
-            decisions[source] = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
-                                 and evidence.competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
-        self._following = decisions
-        if not decisions:
+            follows = (plv is not None and plv >= (PLV_STAY if was else PLV_ENTER)
+                       and evidence.competitor <= (COMPETITOR_STAY if was else COMPETITOR_ENTER))
+            verdicts[source] = True if follows else (False if evidence.rhythm_elsewhere else None)
+        self._following = {source: verdict is True for source, verdict in verdicts.items()}
+        self._elsewhere = {source for source, verdict in verdicts.items() if verdict is False}
+        if not verdicts:
             return None, None, {}
-        direct = [s for s in DIRECT_SOURCES if s in decisions]
+        voters = {a.series.source: a.weight for a in analyses if verdicts.get(a.series.source) is not None}
+        direct = [s for s in DIRECT_SOURCES if s in voters]
         if direct:
-            return all(decisions[s] for s in direct), "+".join(direct), peaks
-        return decisions.get("rr", False), "rr only", peaks
+            yes = sum(voters[s] for s in direct if verdicts[s])
+            return bool(yes > sum(voters[s] for s in direct) - yes), "+".join(direct), peaks
+        if "rr" in verdicts:
+            return verdicts["rr"] is True, "rr only", peaks
+        return False, "+".join(s for s in DIRECT_SOURCES if s in verdicts), peaks
 
     # -- rate ----------------------------------------------------------------------------------------
     def _guided(self, analyses: list[_Analysis], peaks: dict[str, float],
-                following: bool) -> tuple[float, float, list, str]:
-        """(rate, confidence, sources used, method) near the guide: the recent phase-locked rate when following,
-        else the sources' spectral peaks."""
+                following: bool) -> tuple[float, float, list, str] | None:
+        """(rate, confidence, sources used, method) near the guide: when following, the recent phase-locked rate of
+        the sources that follow; else the spectral peaks of the sources that show no rhythm elsewhere, None when
+        those that do outweigh them (a noisy source's chance peak near the guide must not outvote a clear chest)."""
         used = [a for a in analyses if a.series.source in peaks]
+        if following:
+            used = [a for a in used if self._following.get(a.series.source)] or used
+        else:
+            used = [a for a in used if a.series.source not in self._elsewhere]
+            elsewhere = sum(a.weight for a in analyses if a.series.source in self._elsewhere)
+            if not used or sum(a.weight for a in used) <= elsewhere:
+                return None
         total = sum(a.weight for a in used)
         near = self._recent_rate if following else peaks
         rate = sum(a.weight * near.get(a.series.source, peaks[a.series.source]) for a in used) / total

@@ -88,16 +88,26 @@ class CycleLocking:
     def __init__(self) -> None:
         self._cycles: dict[int, _Cycle] = {}
         self._epoch: int | None = None
+        self._last: tuple[int, int, Locking | None] | None = None  # (first, end, locking): the same cycles, the same answer
 
     def update(self, grid: np.ndarray, signal: np.ndarray, guide: GuideHistory) -> Locking | None:
         """The locking of ``signal`` (on ``grid``, s) to the guide; None with fewer than 2 complete cycles."""
         if guide.epoch != self._epoch:
             self._cycles.clear()
             self._epoch = guide.epoch
+            self._last = None
         window_first = guide.phase_at(float(grid[0]))
         if window_first is None:
             return None
         first, end = math.ceil(window_first), math.floor(guide.phase_at(float(grid[-1])))  # complete: first..end-1
+        if self._last is not None and self._last[:2] == (first, end):
+            return self._last[2]
+        locking = self._locking(grid, signal, guide, first, end)
+        self._last = first, end, locking
+        return locking
+
+    def _locking(self, grid: np.ndarray, signal: np.ndarray, guide: GuideHistory, first: int, end: int) -> Locking | None:
+        """The locking over the complete cycles first..end-1, fitting those not fitted yet."""
         self._cycles = {k: c for k, c in self._cycles.items() if first <= k < end}
         new_from = max(self._cycles, default=first - 1) + 1
         if new_from < end:

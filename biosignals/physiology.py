@@ -13,7 +13,9 @@ listener whose rate has converged locks onto the guide; it can shift the rate by
 ``60 * phase_coupling / 2 pi`` breaths/min, so it never drags the rate by itself. ``breathing_rate_bpm``
 is the resulting true instantaneous rate.
 
-Chest expansion (0-1) rises as a half cosine over the inhale and falls over the exhale.
+Chest expansion (0-1) rises as a half cosine over the inhale and falls over the exhale. ``chest_ecg_uv`` draws
+the chest ECG a strap would record from the beats and the chest expansion (the virtual H10 and the breathing
+scenarios use it).
 
 Heart rate = baseline + respiratory sinus arrhythmia (RSA) + very-low-frequency (VLF) drift + a Mayer wave:
 
@@ -46,6 +48,7 @@ calls give the same beats.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -263,3 +266,20 @@ class VirtualListener:
         if phase < f:
             return 0.5 - 0.5 * math.cos(math.pi * phase / f)
         return 0.5 + 0.5 * math.cos(math.pi * (phase - f) / (1.0 - f))
+
+
+# (offset from the R peak in s, amplitude µV, width s) of the P, Q, R, S and T waves of a lead-I-like chest ECG
+_ECG_WAVES = ((-0.16, 120.0, 0.025), (-0.035, -90.0, 0.010), (0.0, 1100.0, 0.011), (0.035, -220.0, 0.012), (0.28, 260.0, 0.055))
+R_MODULATION = 0.12  # the R wave's amplitude changes by 12 % from end of exhale to end of inhale
+
+
+def chest_ecg_uv(t: float, beats: Iterable[float], breath: float, r_modulation: float = R_MODULATION) -> float:
+    """Noise-free synthetic chest ECG at time ``t`` (s, µV): P-QRS-T around each of ``beats`` (s) and a baseline
+    that wanders with the chest expansion ``breath`` at t (0-1), whose R waves grow by ``r_modulation`` over a breath."""
+    value = 40.0 * (breath - 0.5)
+    for beat in beats:
+        if -0.5 < t - beat < 0.7:
+            for offset, amplitude, width in _ECG_WAVES:
+                gain = 1.0 + r_modulation * (breath - 0.5) if offset == 0.0 else 1.0
+                value += gain * amplitude * math.exp(-0.5 * ((t - beat - offset) / width) ** 2)
+    return value

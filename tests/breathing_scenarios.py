@@ -3,7 +3,9 @@
 Each scenario drives a ``VirtualListener`` with a guide plan, sends its beats as BLE Heart Rate Measurement
 bytes (``VirtualStrap``) through the real ``PacketDecoder`` into a ``PhysioEstimator`` that is told the guide
 (as the session engine does), optionally with chest ACC (breathing tilts the strap 3 degrees, 200 Hz, 3 mg
-noise), and samples the state once a second after the first minute. Truth: the listener's breathing rate
+noise) and chest ECG (``chest_ecg_uv`` at 130 Hz, 8 µV noise, sent 1 s late as a strap's PMD frames are, with a
+chosen depth of the R waves' breathing modulation: 0 leaves only noise in the ECG-derived respiration), and
+samples the state once a second after the first minute. Truth: the listener's breathing rate
 averaged over the last ``TRUTH_S`` seconds (the estimate describes a window, not an instant) and its phase.
 """
 from __future__ import annotations
@@ -15,12 +17,14 @@ import numpy as np
 
 from biosignals.estimator import PhysioEstimator
 from biosignals.packet_decoder import PacketDecoder
-from biosignals.physiology import VirtualListener
+from biosignals.physiology import VirtualListener, chest_ecg_uv
 from biosignals.sources.virtual import VirtualStrap
 from biosignals.types import Beat
 
 STEP_S = 0.1
 ACC_HZ = 200.0
+ECG_HZ = 130.0
+ECG_DELAY_S = 1.0
 TRUTH_S = 20.0
 WARM_UP_S = 60.0
 
@@ -46,13 +50,25 @@ class ScenarioRun:
 
 
 def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, seed: int, *, acc: bool = False,
-                 **listener_options) -> ScenarioRun:
+                 ecg_modulation: float | None = None, **listener_options) -> ScenarioRun:
     """Simulate ``duration_s`` seconds; ``guide_at(t)`` is the guide rate (breaths/min, None = no guide) at t;
-    ``listener_options`` go to ``VirtualListener`` (e.g. ``spontaneous_rate_bpm``, ``follows_guide``)."""
+    ``ecg_modulation`` (None = no ECG) the R waves' breathing modulation; ``listener_options`` go to
+    ``VirtualListener`` (e.g. ``spontaneous_rate_bpm``, ``follows_guide``)."""
     listener = VirtualListener(seed=seed, **listener_options)
+    beats: list[float] = []
+    advance = listener.advance
+
+    def advance_keeping_beats(t: float) -> list[float]:
+        fired = advance(t)
+        beats.extend(fired)
+        return fired
+
+    listener.advance = advance_keeping_beats  # the strap advances the listener; the ECG needs its beats too
     strap = VirtualStrap(listener, seed=seed)
     decoder, estimator = PacketDecoder(), PhysioEstimator()
     rng = np.random.default_rng([seed, 7])
+    chest_times, chest_history = [0.0], [listener.chest_expansion]
+    ecg_sent = 0  # ECG samples sent so far
     guide_phase, history = 0.0, []
     rows, basis = [], None
     for i in range(1, int(duration_s / STEP_S) + 1):
@@ -68,6 +84,14 @@ def run_scenario(guide_at: Callable[[float], float | None], duration_s: float, s
                 if isinstance(item, Beat):
                     estimator.add_beat(item)
         history.append(listener.breathing_rate_bpm)
+        chest_times.append(t)
+        chest_history.append(listener.chest_expansion)
+        if ecg_modulation is not None and t >= ECG_DELAY_S:
+            times = np.arange(ecg_sent, int((t - ECG_DELAY_S) * ECG_HZ) + 1) / ECG_HZ
+            ecg_sent += len(times)
+            breath = np.interp(times, chest_times[-30:], chest_history[-30:])
+            values = [chest_ecg_uv(u, beats[-4:], b, ecg_modulation) for u, b in zip(times.tolist(), breath.tolist())]
+            estimator.add_ecg(np.asarray(values) + rng.normal(0.0, 8.0, len(times)), times)
         if acc:
             times = t - STEP_S + np.arange(1, int(ACC_HZ * STEP_S) + 1) / ACC_HZ
             chest = np.interp(times, [t - STEP_S, t], [chest_before, listener.chest_expansion])

@@ -23,7 +23,7 @@ from bumble.profiles.device_information_service import DeviceInformationService
 from bumble.profiles.heart_rate_service import HeartRateService
 
 from biosignals import pmd
-from biosignals.physiology import VirtualListener
+from biosignals.physiology import VirtualListener, chest_ecg_uv
 
 if TYPE_CHECKING:
     from biosignals.lab import VirtualLab
@@ -40,10 +40,6 @@ SENSOR_CLOCK_DRIFT_PPM = 40.0  # the virtual H10's crystal runs this much fast, 
 SENSOR_EPOCH_OFFSET_S = 789_000_000.0  # sensor clock at lab time 0, in s since 2000-01-01 (early 2025)
 ENERGY_EVERY_N_PACKETS = 10  # every 10th HRM carries energy expended, exercising flag bit 3
 BEAT_LOOKAHEAD_S = 1.0  # beats simulated ahead of now, so the ECG can draw a P wave before its R peak
-
-# (offset from the R peak in s, amplitude µV, width s) of the P, Q, R, S and T waves of a lead-I-like chest ECG
-_ECG_WAVES = ((-0.16, 120.0, 0.025), (-0.035, -90.0, 0.010), (0.0, 1100.0, 0.011), (0.035, -220.0, 0.012), (0.28, 260.0, 0.055))
-
 
 class RawPacket:
     """Bytes sent as-is through Bumble's Heart Rate adapter (which calls ``bytes(value)``): faults use it for junk."""
@@ -239,14 +235,7 @@ class VirtualBleStrap:
 
     def ecg_uv(self, t: float) -> float:
         """Synthetic chest ECG at lab time ``t`` (µV): P-QRS-T around each beat, breathing-modulated, with noise."""
-        breath = self.chest_expansion(t)
-        value = 40.0 * (breath - 0.5)  # baseline wander with breathing
-        for beat in self._beats:
-            if -0.5 < t - beat < 0.7:
-                for offset, amplitude, width in _ECG_WAVES:
-                    gain = 1.0 + 0.12 * (breath - 0.5) if offset == 0.0 else 1.0  # R amplitude follows the chest
-                    value += gain * amplitude * math.exp(-0.5 * ((t - beat - offset) / width) ** 2)
-        return value + self.rng.gauss(0.0, 8.0)
+        return chest_ecg_uv(t, self._beats, self.chest_expansion(t)) + self.rng.gauss(0.0, 8.0)
 
     def acc_mg(self, t: float) -> tuple[int, int, int]:
         """Chest accelerometer at lab time ``t`` (mg): gravity tilted by breathing, a heartbeat bump, sensor noise."""

@@ -9,8 +9,8 @@ arrival. Two synthetic characteristics carry link events the engine must see:
 
 - ``GAP_CHARACTERISTIC`` (``"heartsong:gap"``): the link dropped unexpectedly; ``data`` is a UTF-8 reason.
   Call ``BeatTimeline.mark_gap()`` so no HRV window bridges the gap. Reconnecting starts at once.
-- ``CONNECTED_CHARACTERISTIC`` (``"heartsong:connected"``): (re)connected and subscribed; ``data`` is the
-  JSON of ``StrapCapabilities`` as known so far.
+- ``CONNECTED_CHARACTERISTIC`` (``"heartsong:connected"``): (re)connected, PMD started; it comes before the
+  connection's first heart-rate packet. ``data`` is the JSON of ``StrapCapabilities`` as known so far.
 - ``CAPABILITIES_CHARACTERISTIC`` (``"heartsong:capabilities"``): RR presence was decided; ``data`` is the JSON
   of ``StrapCapabilities``. ``"hr_only": true`` means no RR: make no HRV or breathing claims.
 
@@ -271,7 +271,10 @@ class BleStrapSource(SensorSource):
             raise SensorError(NO_BLUETOOTH) from exc  # bleak without BlueZ raises plain OSError
 
     async def _connect(self, device: BLEDevice) -> None:
-        """Connect, read what the strap is, subscribe to heart rate, start PMD; emit CONNECTED."""
+        """Connect, read what the strap is, start PMD, emit CONNECTED, subscribe to heart rate.
+
+        CONNECTED goes out before the heart-rate subscription so that it precedes every beat of this connection
+        (the first of them marks the end of a gap) and carries the PMD streams that were started."""
         client = BleakClient(
             device,
             disconnected_callback=self._on_disconnected,
@@ -283,10 +286,10 @@ class BleStrapSource(SensorSource):
         await client.connect()
         self._link_lost.clear()
         await self._read_capabilities(client)
-        await client.start_notify(HEART_RATE_MEASUREMENT_UUID, self._on_heart_rate)
         if self.use_pmd and client.services.get_service(pmd.PMD_SERVICE_UUID) is not None:
             await self._start_pmd(client)
         self._emit(CONNECTED_CHARACTERISTIC, self.capabilities.to_json().encode())
+        await client.start_notify(HEART_RATE_MEASUREMENT_UUID, self._on_heart_rate)
         asyncio.get_running_loop().call_later(self.capability_window_s, self._decide_rr)
 
     async def _read_capabilities(self, client: BleakClient) -> None:
