@@ -308,9 +308,8 @@ def _breathing_series(source: str, rate_bpm: float, end_s: float, seed: int):
     return BreathSeries(source, grid, np.sin(2.0 * np.pi * rate_bpm / 60.0 * grid) + noise, polarity_known=source == "rr")
 
 
-def test_tracker_decides_within_two_updates_and_alternates_the_analyses_of_two_sources():
-    """Each source's new series is analysed on every second change (half the cost), so a change of rate shows
-    within two updates; two sources that change together are analysed on alternate updates."""
+def _analysed_sources(monkeypatch) -> list[str]:
+    """The list to which every new analysis of a source's series adds the source, for this test."""
     from biosignals import breathing
     analysed = []
     original = breathing._Analysis.__init__
@@ -319,43 +318,38 @@ def test_tracker_decides_within_two_updates_and_alternates_the_analyses_of_two_s
         analysed.append(series.source)
         original(self, series, weight)
 
-    breathing._Analysis.__init__ = counting
-    try:
-        tracker, rates = breathing.BreathingTracker(), []
-        for update in range(12):
-            rate = 12.0 if update < 6 else 18.0
-            series = [_breathing_series(source, rate, 100.0 + update, seed=update * 2 + k)
-                      for k, source in enumerate(("rr", "acc"))]
-            analysed.clear()
-            rates.append(tracker.update(series, 100.0 + update).rate_bpm)
-            assert len(analysed) <= (2 if update == 0 else 1)  # after the first, one of the two per update
-    finally:
-        breathing._Analysis.__init__ = original
+    monkeypatch.setattr(breathing._Analysis, "__init__", counting)
+    return analysed
+
+
+def test_tracker_decides_within_two_updates_and_alternates_the_analyses_of_two_sources(monkeypatch):
+    """Each source's new series is analysed on every second change (half the cost), so a change of rate shows
+    within two updates; two sources that change together are analysed on alternate updates."""
+    from biosignals import breathing
+    analysed = _analysed_sources(monkeypatch)
+    tracker, rates = breathing.BreathingTracker(), []
+    for update in range(12):
+        rate = 12.0 if update < 6 else 18.0
+        series = [_breathing_series(source, rate, 100.0 + update, seed=update * 2 + k)
+                  for k, source in enumerate(("rr", "acc"))]
+        analysed.clear()
+        rates.append(tracker.update(series, 100.0 + update).rate_bpm)
+        assert len(analysed) <= (2 if update == 0 else 1)  # after the first, one of the two per update
     assert all(abs(r - 12.0) < 0.5 for r in rates[:6])
     assert abs(rates[7] - 18.0) < 0.5 and all(abs(r - 18.0) < 0.5 for r in rates[8:])  # within two updates
 
 
-def test_a_source_is_analysed_on_every_second_change_of_its_own_when_sources_take_turns():
+def test_a_source_is_analysed_on_every_second_change_of_its_own_when_sources_take_turns(monkeypatch):
     """RR and ACC change on alternate updates (beats and ACC refreshes rarely coincide): each source's series is
     still analysed on every second change of that source, not on the next update another source triggers."""
     from biosignals import breathing
-    analysed = []
-    original = breathing._Analysis.__init__
-
-    def counting(self, series, weight):
-        analysed.append(series.source)
-        original(self, series, weight)
-
-    breathing._Analysis.__init__ = counting
-    try:
-        tracker = breathing.BreathingTracker()
-        series = {source: _breathing_series(source, 12.0, 100.0, seed=k) for k, source in enumerate(("rr", "acc"))}
-        tracker.update(list(series.values()), 100.0)
-        analysed.clear()
-        for update in range(1, 13):  # six changes of each source
-            source = ("rr", "acc")[update % 2]
-            series[source] = _breathing_series(source, 12.0, 100.0 + update, seed=update + 2)
-            tracker.update(list(series.values()), 100.0 + update)
-    finally:
-        breathing._Analysis.__init__ = original
+    analysed = _analysed_sources(monkeypatch)
+    tracker = breathing.BreathingTracker()
+    series = {source: _breathing_series(source, 12.0, 100.0, seed=k) for k, source in enumerate(("rr", "acc"))}
+    tracker.update(list(series.values()), 100.0)
+    analysed.clear()
+    for update in range(1, 13):  # six changes of each source
+        source = ("rr", "acc")[update % 2]
+        series[source] = _breathing_series(source, 12.0, 100.0 + update, seed=update + 2)
+        tracker.update(list(series.values()), 100.0 + update)
     assert sorted(analysed) == ["acc"] * 3 + ["rr"] * 3, analysed
