@@ -16,7 +16,12 @@ from biosignals.physiology import VirtualListener
 from biosignals.types import Beat
 from tracker_timing import update_seconds as tracker_seconds
 
-minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+try:
+    minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+except ValueError:
+    sys.exit(f"estimator_cost.py: minutes must be a number, not {sys.argv[1]!r} (e.g. estimator_cost.py 5)")
+if not 0.5 <= minutes <= 120:
+    sys.exit(f"estimator_cost.py: minutes must be 0.5-120, not {minutes:g}")
 duration = minutes * 60.0
 listener = VirtualListener(seed=0)
 listener.set_pacer(6.0, 0.0)

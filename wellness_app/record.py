@@ -46,7 +46,8 @@ SECOND_COLUMNS = {
                             "(biosignals.types.BREATHING_SURE_CONFIDENCE)",
     "breathing_source": "which sources agreed on the breathing estimate (rr, ecg, acc)",
     "following_guide": "true when breathing follows the breath guide (peak at the guide rate, phase-locked, no "
-                       "competing rhythm; ECG/ACC decide when present, else RR only), null without a guide",
+                       "competing rhythm; when the strap sends ECG or chest motion, those that can tell vote by their weights, "
+                       "else RR alone decides), null without a guide (biosignals.breathing)",
     "coherence": "HeartMath-style ratio over the last 64 s: peak power (0.030 Hz around the 0.04-0.26 Hz peak) "
                  "/ (total power - peak power), recomputed every 5 s (biosignals.hrv.hrv_coherence)",
     "lf_hf": "LF (0.04-0.15 Hz) / HF (0.15-0.4 Hz) power over the last 120 s (biosignals.hrv.hrv_frequency)",
