@@ -32,13 +32,13 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    their weight exceeds that of the sources with one (``method = "guide"``); and the highest true local maximum in
    ``FAST_BAND_BPM`` (8-30/min) of the fused fast spectrum, refined by parabolic interpolation of log power, ``method = "spectral"``; breath counting
    (``count_breaths``, the "advanced counting" of Schaefer & Kratky 2008 on the fast signal of the most trusted
-   source) cross-checks it. When trusted sources' own clear peaks (lobe share >= ``CLEAR_SHARE``), or the spectrum and the
-   count, disagree by more
-   than ``DISAGREE_BPM`` (Smart Fusion, Karlen et al. 2013), the previous rate is held (``method = "held"``)
-   with confidence at most ``HELD_CONFIDENCE``. The guide candidate, when there is one, wins: no
-   clear rhythm competes with it, and right after a guide step the phase lock may still be rebuilding. Without a guide, breathing slower than 8/min is not reported
-   as such (its RSA harmonics and Mayer waves cannot be told apart from RR); the guide, or ECG/ACC with a
-   guide, is what unlocks 3-8/min.
+   source) cross-checks it. When trusted sources' own clear peaks (lobe share >= ``CLEAR_SHARE``), or the spectrum
+   and the count, disagree by more than ``DISAGREE_BPM`` (Smart Fusion, Karlen et al. 2013), the previous rate is
+   held (``method = "held"``; the spectral one when there is none yet) with confidence at most
+   ``HELD_CONFIDENCE``. The guide candidate, when there is one, wins: no clear rhythm competes with it, and right
+   after a guide step the phase lock may still be rebuilding. Without a guide, breathing slower than 8/min is not
+   reported as such (its RSA harmonics and Mayer waves cannot be told apart from RR); the guide, or ECG/ACC with
+   a guide, is what unlocks 3-8/min.
 4. Confidence (0-1). Spectral: the largest share, among the sources whose own peak agrees (within
    ``AGREE_BPM``), of their 8-30/min fast power within +-``LOBE_BPM`` of the rate, times (0.5 + 0.5 x agreement with the count: 1 within 1/min, 0 at 4/min). Guide: the share of the
    slow 3-30/min power (fast 8-30/min when the rate is above 8/min) within +-``LOBE_BPM`` of the guide peak,
@@ -50,26 +50,29 @@ quality weights and, when the music plays a breath guide, the guide's history (`
    = resultant length x confidence.
 
 Updates and cost. ``update`` runs when the state is asked for after a source's series changed (a beat, new R
-peaks, an ACC refresh). A source's new series is analysed (steps 1 and 2 for that source: detrending, two FFTs,
-peaks, the new guide cycles' fits, the breath counting) on every second change of that source, whichever source
-prompted the update; in between the analysis of its previous series serves, so each decision lags at most two
-of the source's updates (the issue's 2 beats), and two sources that change together are analysed on alternate
-updates. Steps 3 to 5 (fusion, rate, confidence, phase) run on every update from the kept analyses; a source's
-sinusoid is refitted only when the rate moves by more than ``REFIT_BPM``, and its phase locking only when a
-guide cycle enters or leaves its window. The mean CPU time per update is what ``benchmarks/breathing.py`` and
+peaks, an ACC refresh). A source's new series is analysed (steps 1 and 2 for that source: detrending, one FFT
+call for both spectra, peaks, the new guide cycles' fits) on every n-th change of that source (``ANALYSE_EVERY``:
+RR and ECG, which change once a beat, every third; ACC, refreshed once a second, every second), whichever source
+prompted the update; in between the analysis of its last analysed series serves, so a decision is at most two
+beats behind the data (the issue's 2 beats; ACC up to 120 beats/min), and sources that change together are
+analysed on different updates where their periods allow. The vote of step 2 and steps 3 and 4 run again only
+when an analysis or a weight changed (from the same analyses they give the same answer); step 5 on every update,
+a source's sinusoid refitted only when the rate moves by more than ``REFIT_BPM`` and its phase locking only when
+a guide cycle enters or leaves its window. The mean CPU time per update is what ``benchmarks/breathing.py`` and
 ``benchmarks/estimator_cost.py`` print; at the session's cadence (every H10 stream, the state asked every 0.1 s)
-it is 0.15 ms on the faster of this project's 2-core machines and 0.35-0.6 ms on the slower (docs/validation.md).
+it is 0.15-0.21 ms on this project's 2-core machine on 2026-12-02 night, whose speed varies by up to 1.8x from
+one evening to the next (docs/validation.md).
 """
 from __future__ import annotations
 
 import bisect
 import cmath
 import collections
-import itertools
 import math
 import statistics
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg import cholesky_banded
@@ -97,6 +100,9 @@ COMPETITOR_ENTER, COMPETITOR_STAY = 0.25, 0.4
 COMPETITOR_POWER = 0.05  # ... and whose slow-spectrum power is at least 0.05 x the guide peak's (not a faint harmonic)
 COUNT_FRACTION = 0.2  # extrema beyond 0.2 x the quartile of their kind count (Schaefer & Kratky 2008)
 CALIBRATE_CONFIDENCE = 0.5
+# a source's series is analysed on every n-th change of its own (see "Updates and cost"): RR and ECG change once a
+# beat, ACC once a second (estimator.ACC_EVERY_S), so a decision is at most 2 beats old (ACC: up to 120 beats/min)
+ANALYSE_EVERY = {"rr": 3, "ecg": 3, "acc": 2}
 REFIT_BPM = 0.05  # a source's breath sinusoid is refitted when the rate moves more (2 cycles at 6/min: < 6 degrees)
 SOURCE_WEIGHT = {"acc": 1.0, "rr": 0.8, "ecg": 0.6}  # chest motion is breathing itself; RSA and EDR are its echoes
 DIRECT_SOURCES = ("acc", "ecg")
@@ -119,19 +125,27 @@ def _detrend_factor(n: int) -> np.ndarray:
     return cholesky_banded(upper)
 
 
-def sp_detrend(signal: np.ndarray) -> np.ndarray:
+def sp_detrend(signal: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Smoothness-priors detrending (Tarvainen 2002), signal - (I + lambda^2 D2' D2)^-1 signal, of the last
     multiple of ``DETREND_BLOCK`` samples (fewer factors to cache while a window fills); the first few samples,
-    if any, are left out."""
+    if any, are left out. Written to ``out`` when given."""
     n = len(signal) - len(signal) % DETREND_BLOCK
     recent = signal[len(signal) - n:]
     trend, _ = dpbtrs(_detrend_factor(n), recent)  # info is nonzero only for a singular factor, and this one is not
-    return recent - trend
+    return np.subtract(recent, trend, out=out)
 
 
 @lru_cache(maxsize=16)
 def _hann(n: int) -> np.ndarray:
     return np.hanning(n)
+
+
+@lru_cache(maxsize=16)
+def _paired_hann(n: int, fast: int) -> np.ndarray:
+    """(2, n): the Hann window of n samples, and that of the last ``fast`` samples with zeros in front."""
+    windows = np.zeros((2, n))
+    windows[0], windows[1, n - fast:] = _hann(n), _hann(fast)
+    return windows
 
 
 def _bins(lo_bpm: float, hi_bpm: float) -> slice:
@@ -150,23 +164,13 @@ def _power(signal: np.ndarray, band: slice) -> np.ndarray:
 
 def _fft_power(windowed: np.ndarray) -> np.ndarray:
     """The power at the bins below ``_TOP`` of windowed signals (the last axis: samples)."""
-    return np.abs(np.fft.rfft(windowed, N_FFT)[..., :_TOP]) ** 2
+    power = np.abs(np.fft.rfft(windowed, N_FFT)[..., :_TOP])
+    return np.square(power, out=power)
 
 
 def _normalised(power: np.ndarray, band: slice) -> np.ndarray:
     total = power[band].sum()
     return power / total if total > 0 else power
-
-
-def _paired_power(slow_signal: np.ndarray, fast_signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``_power`` of a source's slow signal in ``SLOW_BAND`` and of its fast signal (its last samples) in
-    ``FAST_BAND``, in one product: the fast one is zero in front, a delay, which leaves its power unchanged."""
-    n, fast = len(slow_signal), len(fast_signal)
-    pair = np.zeros((2, n))
-    np.multiply(slow_signal, _hann(n), out=pair[0])
-    np.multiply(fast_signal, _hann(fast), out=pair[1, n - fast:])
-    slow_power, fast_power = _fft_power(pair)
-    return _normalised(slow_power, SLOW_BAND), _normalised(fast_power, FAST_BAND)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -177,27 +181,29 @@ def _mean(values: np.ndarray) -> float:
 @lru_cache(maxsize=16)
 def _line(n: int) -> tuple[np.ndarray, np.ndarray]:
     """For n samples on an even grid: the rows whose product with a signal is its (mean, slope per sample), and
-    the centred sample index."""
+    the rows (ones, centred sample index) whose combination by those is the line."""
     centred = np.arange(n) - (n - 1) / 2.0
-    return np.stack([np.full(n, 1.0 / n), centred / np.dot(centred, centred)]), centred
+    return np.stack([np.full(n, 1.0 / n), centred / np.dot(centred, centred)]), np.stack([np.ones(n), centred])
 
 
-def _linear_detrend(signal: np.ndarray) -> np.ndarray:
-    """The signal minus its least-squares line, for samples on an even grid (a ``BreathSeries``)."""
-    rows, centred = _line(len(signal))
-    mean, slope = (rows @ signal).tolist()
-    return signal - (mean + slope * centred)
+def _linear_detrend(signal: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The signal minus its least-squares line, for samples on an even grid (a ``BreathSeries``); written to
+    ``out`` when given."""
+    rows, line = _line(len(signal))
+    return np.subtract(signal, (rows @ signal) @ line, out=out)
 
 
 class Spectrum:
-    """A power spectrum (``_power``: normalised to unit power in ``band``) with its low bins as plain floats and
-    their running sum, so that peaks and lobe shares are found on every beat without a numpy call each."""
+    """A power spectrum (bins below ``_TOP``) with its bins as plain floats, so that peaks and lobe shares are found
+    on every beat without a numpy call each; ``scale`` normalises it to unit power in ``band`` (0 when the band
+    holds none; ``peak`` gives normalised power, ``values`` are as given)."""
 
-    def __init__(self, power: np.ndarray, band: slice) -> None:
+    def __init__(self, power: np.ndarray, band: slice, values: list[float] | None = None) -> None:
         self.power = power
         self.band = band
-        self.values = power[:_TOP].tolist()
-        self._running = list(itertools.accumulate(self.values, initial=0.0))
+        self.values = power[:_TOP].tolist() if values is None else values
+        total = sum(self.values[band])
+        self.scale = 1.0 / total if total > 0 else 0.0
         self._maxima: dict[tuple[float, float], list[int]] = {}
 
     def peak(self, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
@@ -206,10 +212,10 @@ class Spectrum:
         best = max(self.maxima(lo_bpm, hi_bpm), key=v.__getitem__, default=None)  # the first of equal maxima
         if best is None:
             return None
-        a, b, c = (math.log(x + 1e-30) for x in v[best - 1:best + 2])
+        a, b, c = math.log(v[best - 1] + 1e-30), math.log(v[best] + 1e-30), math.log(v[best + 1] + 1e-30)
         denominator = a - 2.0 * b + c
         offset = 0.5 * (a - c) / denominator if denominator < 0 else 0.0
-        return _FREQS[best] + offset * (_FREQS[1] - _FREQS[0]), v[best]
+        return _FREQS[best] + offset * (_FREQS[1] - _FREQS[0]), v[best] * self.scale
 
     def maxima(self, lo_bpm: float, hi_bpm: float) -> list[int]:
         """The bins of the local maxima strictly inside lo-hi (kept per band: the same ones are asked again)."""
@@ -222,13 +228,10 @@ class Spectrum:
 
     def lobe_share(self, rate_bpm: float) -> float:
         """The share of the band's power within +-``LOBE_BPM`` of the rate."""
-        band, running = self.band, self._running
-        total = running[band.stop] - running[band.start]
-        if not total > 0:
-            return 0.0
+        band = self.band
         lo = max(band.start, bisect.bisect_left(_FREQS, rate_bpm - LOBE_BPM))
         hi = min(band.stop, bisect.bisect_right(_FREQS, rate_bpm + LOBE_BPM))
-        return max(0.0, running[hi] - running[lo]) / total
+        return sum(self.values[lo:hi]) * self.scale
 
 
 def true_peak(power: np.ndarray, lo_bpm: float, hi_bpm: float) -> tuple[float, float] | None:
@@ -284,8 +287,7 @@ class BreathingReading:
     following_basis: str | None  # e.g. "acc+ecg" or "rr only"
 
 
-@dataclass(frozen=True, slots=True)
-class _GuideEvidence:
+class _GuideEvidence(NamedTuple):
     """What one source's series says about the guide (step 2): its slow-spectrum peak near the guide (None when
     there is none), the share of its strongest competing rhythm, and its phase locking (None when not needed or
     under two cycles)."""
@@ -297,40 +299,30 @@ class _GuideEvidence:
 
 
 class _Analysis:
-    """One source's series and its trust weight, with what the tracker derives from the series alone (detrended
-    signals, spectra, evidence about the guide), each computed when first asked (without a guide the slow ones
-    are rarely needed) and kept while the source's series is the same object (ACC is refreshed once a second, beats
-    come faster)."""
+    """One source's series and its trust weight, with what the tracker derives from the series alone: its slow
+    signal (linear detrend) and fast one (``sp_detrend``), their spectra (``slow`` normalised in ``SLOW_BAND``,
+    ``fast`` in ``FAST_BAND``), the fast spectrum's peak, and, when first asked, the breath count, the evidence
+    about the guide and the breath sinusoid; kept while the source's series is the same object."""
 
     def __init__(self, series: BreathSeries, weight: float) -> None:
         self.series = series
         self.weight = weight
-        self.due = False  # the source's series changed since: its next change is analysed
-        self.seen = series  # the source's newest series so far (a change waiting while due)
+        self.waiting = 0  # the source's changes since this series, not analysed yet (fewer than ANALYSE_EVERY)
+        self.seen = series  # the source's newest series so far
         self._sinusoid: tuple[float, float, tuple[float, float]] | None = None  # (rate, t, (phase at t, amplitude))
         self._evidence: tuple[_GuideEvidence | None] | None = None  # found or not yet
-
-    @cached_property
-    def slow_signal(self) -> np.ndarray:
-        return _linear_detrend(self.series.signal)
-
-    @cached_property
-    def fast_signal(self) -> np.ndarray:
-        return sp_detrend(self.series.signal)
-
-    @cached_property
-    def slow(self) -> Spectrum:
-        slow, fast = _paired_power(self.slow_signal, self.fast_signal)
-        self.__dict__.setdefault("fast", Spectrum(fast, FAST_BAND))  # asked together with a guide: one product
-        return Spectrum(slow, SLOW_BAND)
-
-    @cached_property
-    def fast(self) -> Spectrum:
-        return Spectrum(_power(self.fast_signal, FAST_BAND), FAST_BAND)
-
-    @cached_property
-    def fast_peak(self) -> tuple[float, float] | None:
-        return self.fast.peak(*FAST_BAND_BPM)
+        self.start_t, self.end_t = float(series.grid[0]), float(series.grid[-1])
+        signal = series.signal
+        n, skip = len(signal), len(signal) % DETREND_BLOCK
+        # the fast signal has zeros in front (a delay, which leaves its power unchanged), so that both signals are
+        # windowed in one product and transformed in one call
+        signals = np.zeros((2, n))
+        self.slow_signal = _linear_detrend(signal, out=signals[0])
+        self.fast_signal = sp_detrend(signal, out=signals[1, skip:])
+        power = _fft_power(signals * _paired_hann(n, n - skip))
+        slow, fast = power.tolist()
+        self.slow, self.fast = Spectrum(power[0], SLOW_BAND, slow), Spectrum(power[1], FAST_BAND, fast)
+        self.fast_peak = self.fast.peak(*FAST_BAND_BPM)
 
     @cached_property
     def counted(self) -> float | None:
@@ -341,8 +333,7 @@ class _Analysis:
         the rate stays within ``REFIT_BPM`` of the fitted one, and its phase then advances with time at the rate."""
         if self._sinusoid is None or abs(self._sinusoid[0] - rate_bpm) > REFIT_BPM:
             signal = self.slow_signal if rate_bpm < FAST_BAND_BPM[0] else self.fast_signal
-            grid = self.series.grid[len(self.series.grid) - len(signal):]
-            self._sinusoid = rate_bpm, t, _sinusoid_phase(grid, signal, rate_bpm, t)
+            self._sinusoid = rate_bpm, t, _sinusoid_phase(signal, self.end_t, rate_bpm, t)
         fitted_rate, fitted_t, (phase, amplitude) = self._sinusoid
         return (phase + fitted_rate / 60.0 * (t - fitted_t)) % 1.0, amplitude
 
@@ -356,45 +347,58 @@ class _Analysis:
 
     def _find_evidence(self, guide: GuideHistory, locking: CycleLocking) -> _GuideEvidence | None:
         grid, rate = self.series.grid, guide.rate_bpm
-        first, last = guide.phase_at(float(grid[0])), guide.phase_at(float(grid[-1]))
+        first, last = guide.phase_at(self.start_t), guide.phase_at(self.end_t)
         if first is None or last - first < MIN_GUIDE_CYCLES:
             return None
         peak = self.slow.peak(rate - GUIDE_HALF_WIDTH_BPM, rate + GUIDE_HALF_WIDTH_BPM)  # both spectra, one FFT call
-        slowest, fastest = guide.rate_range(float(grid[0]))
-        harmonics = [(k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM) for k in (1, 2, 3)]
+        slowest, fastest = guide.rate_range(self.start_t)
+        lo1, hi1, lo2, hi2, lo3, hi3 = (bound for k in (1, 2, 3) for bound in
+                                        (k * slowest - HARMONIC_HALF_WIDTH_BPM, k * fastest + HARMONIC_HALF_WIDTH_BPM))
+
+        def off_harmonics(rate_bpm: float) -> bool:
+            return not (lo1 <= rate_bpm <= hi1 or lo2 <= rate_bpm <= hi2 or lo3 <= rate_bpm <= hi3)
+
         own = self.fast_peak
-        elsewhere = (own is not None and not any(lo <= own[0] <= hi for lo, hi in harmonics)
-                     and self.fast.lobe_share(own[0]) >= CLEAR_SHARE)
+        elsewhere = own is not None and off_harmonics(own[0]) and self.fast.lobe_share(own[0]) >= CLEAR_SHARE
         if peak is None:
             return _GuideEvidence(None, 0.0, None, elsewhere)
+        threshold = COMPETITOR_POWER * peak[1] / self.slow.scale if self.slow.scale > 0 else math.inf
+        slow_values = self.slow.values
         rivals = [_FREQS[k] for k in self.fast.maxima(*FAST_BAND_BPM)
-                  if not any(lo <= _FREQS[k] <= hi for lo, hi in harmonics)
-                  and self.slow.values[k] > COMPETITOR_POWER * peak[1]]
+                  if slow_values[k] > threshold and off_harmonics(_FREQS[k])]
         competitor = max((self.fast.lobe_share(r) for r in rivals), default=0.0)
         if competitor > COMPETITOR_STAY:  # a clear rhythm elsewhere rules the source out: its locking is not needed
             return _GuideEvidence(peak, competitor, None, elsewhere)
         return _GuideEvidence(peak, competitor, locking.update(grid, self.slow_signal, guide), elsewhere)
 
 
-def _sinusoid_phase(grid: np.ndarray, signal: np.ndarray, rate_bpm: float, t: float) -> tuple[float, float]:
-    """(phase 0-1 at t, 0 = trough; amplitude) of a least-squares sinusoid at rate over the last two periods."""
+def _sinusoid_phase(signal: np.ndarray, end_t: float, rate_bpm: float, t: float) -> tuple[float, float]:
+    """(phase 0-1 at t, 0 = trough; amplitude) of a least-squares sinusoid at rate over the last two periods of
+    a signal on the ``GRID_HZ`` grid whose last sample is at ``end_t`` (s)."""
     frequency = rate_bpm / 60.0
-    recent = int(np.searchsorted(grid, grid[-1] - 2.0 / frequency))  # the grid is increasing
-    columns = np.empty((3, len(grid) - recent))
-    w = (2.0 * math.pi * frequency) * (grid[recent:] - t)
-    np.cos(w, out=columns[0])
-    np.sin(w, out=columns[1])
-    columns[2] = signal[recent:]
+    m = min(len(signal), math.floor(2.0 / frequency * GRID_HZ) + 1)
+    step = 2.0 * math.pi * frequency / GRID_HZ  # radians per sample
+    start = cmath.exp(1j * (2.0 * math.pi * frequency) * (end_t - (m - 1) / GRID_HZ - t))
+    x = signal[len(signal) - m:]
+    # the sums of x e^{iw}, e^{iw} and e^{2iw}, w = the angle at each sample, which advances by step
+    turns, turns_sum, doubled_sum = _turns(m, step)
+    product, ones, double = start * complex(np.dot(turns, x)), start * turns_sum, start * start * doubled_sum
+    sum_cx, sum_sx, sum_c, sum_s, sum_x = product.real, product.imag, ones.real, ones.imag, float(x.sum())
+    gcc, gss, gcs = (m + double.real) / 2.0, (m - double.real) / 2.0, double.imag / 2.0
     # the offset is taken out by centring the normal equations, leaving a 2 x 2 system solved in closed form
-    (gcc, gcs, gcx), (_, gss, gsx), _ = (columns @ columns.T).tolist()
-    sum_c, sum_s, sum_x = columns.sum(axis=1).tolist()
-    m = columns.shape[1]
     cc, ss, cs = gcc - sum_c * sum_c / m, gss - sum_s * sum_s / m, gcs - sum_c * sum_s / m
-    cx, sx = gcx - sum_c * sum_x / m, gsx - sum_s * sum_x / m
+    cx, sx = sum_cx - sum_c * sum_x / m, sum_sx - sum_s * sum_x / m
     det = cc * ss - cs * cs
     cos_coef, sin_coef = (cx * ss - sx * cs) / det, (sx * cc - cx * cs) / det
     crest = math.atan2(sin_coef, cos_coef)  # fitted = R cos(w - crest): crest at w = crest, trough half a cycle on
     return ((-crest - math.pi) / (2.0 * math.pi)) % 1.0, math.hypot(cos_coef, sin_coef)
+
+
+@lru_cache(maxsize=8)  # kept: sources analysed while the rate stays put are fitted at the same rate
+def _turns(m: int, step: float) -> tuple[np.ndarray, complex, complex]:
+    """e^{i k step} for k = 0 .. m - 1, and the sums of e^{i k step} and of e^{2i k step} (geometric series)."""
+    return (np.exp((1j * step) * np.arange(m)), (1.0 - cmath.exp(1j * m * step)) / (1.0 - cmath.exp(1j * step)),
+            (1.0 - cmath.exp(2j * m * step)) / (1.0 - cmath.exp(2j * step)))
 
 
 def _phase_difference(a: float, b: float) -> float:
@@ -415,6 +419,8 @@ class BreathingTracker:
         self._analyses: dict[str, _Analysis] = {}
         self._locking: collections.defaultdict[str, CycleLocking] = collections.defaultdict(CycleLocking)
         self._last: BreathingReading | None = None
+        self._fusion_key: tuple | None = None  # what the last fusion was made of: the same analyses, the same answer
+        self._fusion: tuple = (None, None, None)
         self.rsa_amplitude: float | None = None  # half peak-to-trough of the RR sinusoid at the rate (ms)
 
     def reset(self) -> None:
@@ -428,40 +434,46 @@ class BreathingTracker:
         if not analyses:
             self._last = None
             return None
-        following, basis, guide_peaks = self._following_decision(analyses, guide)
-        guided = self._guided(analyses, guide_peaks, bool(following)) if guide_peaks else None
-        spectral = None if guided is not None else self._spectral(analyses)
-        if guided is not None:
-            rate, confidence, used, method = guided
-        elif spectral is not None:
-            rate, confidence, used, method = spectral
-        else:
+        # step 2's vote and steps 3-4 depend on nothing else: the same analyses give the same answer again
+        key = (guide is not None and guide.rate_bpm is not None, [(a, a.weight) for a in analyses])
+        if key != self._fusion_key:
+            self._fusion_key, self._fusion = key, self._fuse(analyses, guide)
+        following, basis, chosen = self._fusion
+        if chosen is None:
             self._last = None
             return None
+        rate, confidence, used, method = chosen
         self._recent.append(rate)
         settled = min(1.0, max(0.0, 1.0 - (abs(rate - statistics.median(self._recent)) - 0.5) / 2.0))
         confidence *= 0.5 + 0.5 * settled
         self._last = self._with_phase(used, rate, confidence, t, method, following, basis)
         return self._last
 
+    def _fuse(self, analyses: list[_Analysis], guide: GuideHistory | None
+              ) -> tuple[bool | None, str | None, tuple[float, float, list, str] | None]:
+        """(following, its basis, (rate, confidence, sources used, method) or None): steps 2 to 4."""
+        following, basis, guide_peaks = self._following_decision(analyses, guide)
+        guided = self._guided(analyses, guide_peaks, bool(following)) if guide_peaks else None
+        return following, basis, guided if guided is not None else self._spectral(analyses)
+
     def _analyses_of(self, series: list[BreathSeries | None], weights: dict[str, float]) -> list[_Analysis]:
-        """One analysis per source with a series and a weight above 0. A source's series is analysed on every second
-        change of that source, not on the next update another source prompts (between, the analysis of its previous
-        series serves: at most one change old, so decisions lag at most two of its updates, for half the cost); a
-        new source at once, staggered so that two sources that change together are analysed on alternate updates."""
+        """One analysis per source with a series and a weight above 0. A source's series is analysed on every
+        ``ANALYSE_EVERY``-th change of that source, not on the next update another source prompts (between, the
+        analysis of its last analysed series serves: at most two beats old); a new source at once, staggered so that
+        sources that change together are analysed on different updates."""
         analyses: list[_Analysis] = []
         for s in series:
             if s is None or not weights.get(s.source, 1.0) > 0:
                 continue
             kept = self._analyses.get(s.source)
-            if kept is not None and kept.series is not s and not kept.due:
-                kept.due, kept.seen = True, s  # this change waits: the next one is analysed
-            elif kept is None or (kept.due and kept.seen is not s):
-                fresh = _Analysis(s, 0.0)
-                if kept is None:  # a new source: out of step with most of the others
-                    waiting = sum(not a.due for a in analyses)
-                    fresh.due = waiting > len(analyses) - waiting
-                kept = fresh
+            if kept is None:  # a new source: out of step with most of the others
+                in_step = [a.waiting for a in analyses]
+                kept = _Analysis(s, 0.0)
+                kept.waiting = min(range(ANALYSE_EVERY[s.source]), key=in_step.count)
+            elif kept.seen is not s and kept.waiting < ANALYSE_EVERY[s.source] - 1:
+                kept.waiting, kept.seen = kept.waiting + 1, s  # this change waits
+            elif kept.seen is not s:
+                kept = _Analysis(s, 0.0)
             kept.weight = weights.get(s.source, 1.0) * SOURCE_WEIGHT[s.source]
             analyses.append(kept)
         self._analyses = {a.series.source: a for a in analyses}
@@ -540,8 +552,7 @@ class BreathingTracker:
         if len(analyses) == 1:
             fused = analyses[0].fast
         else:
-            total = sum(a.weight for a in analyses)
-            fused = Spectrum(sum(a.weight * a.fast.power for a in analyses) / total, FAST_BAND)
+            fused = Spectrum(sum((a.weight * a.fast.scale) * a.fast.power for a in analyses), FAST_BAND)
         peak = fused.peak(*FAST_BAND_BPM)
         if peak is None:
             return None
@@ -556,8 +567,10 @@ class BreathingTracker:
         count_disagrees = counted is not None and abs(counted - rate) > DISAGREE_BPM
         agreeing = [a for a in analyses if own[id(a)] is not None and abs(own[id(a)][0] - rate) < AGREE_BPM] or [best]
         confidence = max(a.fast.lobe_share(rate) for a in agreeing) ** 2 * agreement
-        if (channels_disagree or count_disagrees) and self._last is not None:
-            return self._last.rate_bpm, min(confidence, HELD_CONFIDENCE), agreeing, "held"
+        if channels_disagree or count_disagrees:  # with nothing to hold yet, the rate stands, as unsure as a held one
+            confidence = min(confidence, HELD_CONFIDENCE)
+            if self._last is not None:
+                return self._last.rate_bpm, confidence, agreeing, "held"
         return rate, confidence, agreeing, "spectral"
 
     # -- phase ---------------------------------------------------------------------------------------
