@@ -369,7 +369,7 @@ class _Analysis:
         competitor = max((self.fast.lobe_share(r) for r in rivals), default=0.0)
         if competitor > COMPETITOR_STAY:  # a clear rhythm elsewhere rules the source out: its locking is not needed
             return _GuideEvidence(peak, competitor, None, elsewhere)
-        return _GuideEvidence(peak, competitor, locking.update(grid, self.slow_signal, guide), elsewhere)
+        return _GuideEvidence(peak, competitor, locking.update(grid, self.slow_signal, guide, (first, last)), elsewhere)
 
 
 def _sinusoid_phase(signal: np.ndarray, end_t: float, rate_bpm: float, t: float) -> tuple[float, float]:

@@ -90,16 +90,18 @@ class CycleLocking:
         self._epoch: int | None = None
         self._last: tuple[int, int, Locking | None] | None = None  # (first, end, locking): the same cycles, the same answer
 
-    def update(self, grid: np.ndarray, signal: np.ndarray, guide: GuideHistory) -> Locking | None:
-        """The locking of ``signal`` (on ``grid``, s) to the guide; None with fewer than 2 complete cycles."""
+    def update(self, grid: np.ndarray, signal: np.ndarray, guide: GuideHistory,
+               window_phases: tuple[float | None, float | None] | None = None) -> Locking | None:
+        """The locking of ``signal`` (on ``grid``, s) to the guide; None with fewer than 2 complete cycles.
+        ``window_phases``: the guide's ``phase_at`` the first and last grid times, when the caller has them."""
         if guide.epoch != self._epoch:
             self._cycles.clear()
             self._epoch = guide.epoch
             self._last = None
-        window_first = guide.phase_at(float(grid[0]))
+        window_first, window_last = window_phases or (guide.phase_at(float(grid[0])), guide.phase_at(float(grid[-1])))
         if window_first is None:
             return None
-        first, end = math.ceil(window_first), math.floor(guide.phase_at(float(grid[-1])))  # complete: first..end-1
+        first, end = math.ceil(window_first), math.floor(window_last)  # complete cycles: first..end-1
         if self._last is not None and self._last[:2] == (first, end):
             return self._last[2]
         locking = self._locking(grid, signal, guide, first, end)
