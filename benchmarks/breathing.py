@@ -141,6 +141,8 @@ def scenarios(seeds: tuple[int, ...]) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] not in ([], ["--quick"]):
+        sys.exit(f"breathing.py: unknown arguments {' '.join(sys.argv[1:])}: use no argument or --quick")
     print(GOALS)
     ecg, belt, fs = systole_task1(0.0, 1e6)
     real_recording("systole 0.2.3 Task1 (25.6 min)", ecg, belt, fs)

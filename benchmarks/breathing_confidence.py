@@ -137,6 +137,8 @@ def table(name: str, error: np.ndarray, confidence: np.ndarray) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] not in ([], ["--quick"]):
+        sys.exit(f"breathing_confidence.py: unknown arguments {' '.join(sys.argv[1:])}: use no argument or --quick")
     seeds = (0,) if "--quick" in sys.argv else (0, 1, 2)
     ecg, belt, systole_fs = systole_task1(0.0, 1e6)
     print("systole 0.2.3 Task1")
